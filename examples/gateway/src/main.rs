@@ -1,0 +1,2 @@
+//! The `mosaic` binary.
+fn main() {}
