@@ -1,2 +1,58 @@
-//! The `mosaic` binary.
-fn main() {}
+//! `mosaic`: the example Mosaic gateway.
+//!
+//! This binary only composes the workspace crates: configuration, the CLI and the HTTP server live here,
+//! and everything another Rust service would want lives in a crate.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cert;
+mod config;
+mod doctor;
+mod seal;
+
+/// Exit code for a usage or configuration error (clap uses the same for usage errors).
+pub(crate) const EXIT_USAGE: u8 = 2;
+/// Exit code when a check or an operation failed.
+pub(crate) const EXIT_FAILURE: u8 = 1;
+
+/// The Mosaic federation gateway.
+#[derive(Debug, Parser)]
+#[command(name = "mosaic", version, about, propagate_version = true)]
+struct Cli {
+    /// Configuration file (default: `mosaic.config.json` in the working directory).
+    #[arg(long, global = true, env = "MOSAIC_CONFIG", value_name = "PATH")]
+    config: Option<std::path::PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run and check the gateway.
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
+    /// Inspect federation certificates.
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
+    /// Seal and open values with `BETTER_AUTH_SECRET`.
+    #[command(subcommand)]
+    Seal(seal::SealCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum GatewayCommand {
+    /// Check the servers of the configured tier and print a report.
+    Doctor(doctor::DoctorArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Gateway(GatewayCommand::Doctor(args)) => doctor::run(cli.config.as_deref(), &args),
+        Command::Cert(cmd) => cert::run(&cmd),
+        Command::Seal(cmd) => seal::run(&cmd),
+    }
+}

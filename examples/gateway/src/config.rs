@@ -1,0 +1,1 @@
+//! Gateway configuration: `mosaic.config.json` plus the environment.
