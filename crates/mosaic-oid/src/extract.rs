@@ -1,0 +1,287 @@
+//! Strict extraction of the federation identity from a certificate.
+//!
+//! The fast path ([`FederationIdentity::from_der`]) walks the certificate's DER with `der`'s
+//! [`SliceReader`] and [`Header`] to the extensions, skipping every other field without decoding it
+//! and without allocating. The framing it walks over is still checked: every TLV must have the tag
+//! RFC 5280 puts there and a DER length (der refuses non-minimal and indefinite lengths), and no byte
+//! may follow the certificate or any of its parts.
+
+use std::borrow::Cow;
+
+use der::{Decode, Header, Reader, SliceReader, Tag};
+use x509_cert::{Certificate, ext::Extension};
+
+use crate::{
+    Error,
+    registry::{FederationField, OidRegistry},
+    value::{GrantId, SubjectUserId, decode_uuid_value},
+};
+
+/// The identity a federation certificate carries: which grant authorises it, on whose behalf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FederationIdentity {
+    /// `mosaic.federation.grantId`.
+    pub grant_id: GrantId,
+    /// `mosaic.federation.subjectUserId`.
+    pub subject_user_id: SubjectUserId,
+}
+
+/// Extracts the identity from a DER certificate with the development registry.
+///
+/// Shorthand for [`FederationIdentity::from_der`] with [`OidRegistry::DEVELOPMENT`].
+///
+/// # Errors
+/// See [`FederationIdentity::from_der`].
+pub fn extract_identity(cert_der: &[u8]) -> Result<FederationIdentity, Error> {
+    FederationIdentity::from_der(cert_der, &OidRegistry::DEVELOPMENT)
+}
+
+impl FederationIdentity {
+    /// Extracts both ids from a DER certificate, strictly and without allocating on success.
+    ///
+    /// # Errors
+    /// - [`Error::MalformedCertificate`] if the input is not one DER certificate;
+    /// - for each federation extension, in OID order: [`Error::MissingExtension`],
+    ///   [`Error::DuplicateExtension`], or the value's own error ([`Error::WrongStringTag`],
+    ///   [`Error::ZeroLength`], [`Error::WrongLength`], [`Error::NotDer`], [`Error::Truncated`],
+    ///   [`Error::TrailingBytes`], [`Error::EmptyValue`], [`Error::NotCanonicalUuid`]).
+    pub fn from_der(cert_der: &[u8], registry: &OidRegistry) -> Result<Self, Error> {
+        let found = walk_to_federation_extensions(cert_der, registry)?;
+        Self::from_found(&found, registry)
+    }
+
+    /// Extracts both ids from the first `CERTIFICATE` block of a PEM input (text before it, and
+    /// further blocks such as the issuing chain after it, are ignored).
+    ///
+    /// # Errors
+    /// [`Error::Pem`] if there is no well-formed `CERTIFICATE` block, then as [`Self::from_der`].
+    pub fn from_pem(pem: &[u8], registry: &OidRegistry) -> Result<Self, Error> {
+        let der = certificate_der_from_pem(pem)?;
+        Self::from_der(&der, registry)
+    }
+
+    /// Extracts both ids from a certificate given as DER or PEM (DER starts with a SEQUENCE tag,
+    /// `0x30`; anything else is read as PEM).
+    ///
+    /// # Errors
+    /// As [`Self::from_der`] or [`Self::from_pem`].
+    pub fn from_pem_or_der(bytes: &[u8], registry: &OidRegistry) -> Result<Self, Error> {
+        Self::from_der(&certificate_der(bytes)?, registry)
+    }
+
+    /// Extracts both ids from an already decoded certificate, with the same strictness.
+    ///
+    /// # Errors
+    /// As [`Self::from_der`], except that [`Error::MalformedCertificate`] cannot occur.
+    pub fn from_certificate(cert: &Certificate, registry: &OidRegistry) -> Result<Self, Error> {
+        let mut found = [Found::default(); 2];
+        for ext in cert.tbs_certificate().extensions().into_iter().flatten() {
+            for (slot, field) in found.iter_mut().zip(FederationField::ALL) {
+                if ext.extn_id == registry.oid(field) {
+                    slot.record(ext.extn_value.as_bytes(), false);
+                }
+            }
+        }
+        Self::from_found(&found, registry)
+    }
+
+    /// The two non-critical extensions for a certificate or CSR builder, under the registry's OIDs.
+    ///
+    /// # Errors
+    /// [`Error::Encode`] only if an OCTET STRING cannot be formed (it always can).
+    pub fn extensions(&self, registry: &OidRegistry) -> Result<[Extension; 2], Error> {
+        Ok([
+            self.grant_id.extension(registry)?,
+            self.subject_user_id.extension(registry)?,
+        ])
+    }
+
+    fn from_found(found: &[Found<'_>; 2], registry: &OidRegistry) -> Result<Self, Error> {
+        let [grant, subject] = found;
+        Ok(FederationIdentity {
+            grant_id: GrantId::new(grant.decode(registry, FederationField::GrantId)?),
+            subject_user_id: SubjectUserId::new(subject.decode(registry, FederationField::SubjectUserId)?),
+        })
+    }
+}
+
+/// What the walk found for one federation OID.
+#[derive(Clone, Copy, Default)]
+struct Found<'a> {
+    /// The first occurrence's `extnValue` contents.
+    value: Option<&'a [u8]>,
+    /// How many extensions carry the OID.
+    count: usize,
+    /// The first occurrence encoded its `critical` BOOLEAN in a way DER forbids.
+    critical_not_der: bool,
+}
+
+impl<'a> Found<'a> {
+    fn record(&mut self, value: &'a [u8], critical_not_der: bool) {
+        if self.value.is_none() {
+            self.value = Some(value);
+            self.critical_not_der = critical_not_der;
+        }
+        self.count = self.count.saturating_add(1);
+    }
+
+    fn decode(&self, registry: &OidRegistry, field: FederationField) -> Result<uuid::Uuid, Error> {
+        let extension = registry.extension_id(field);
+        match (self.value, self.count) {
+            (None, _) | (_, 0) => Err(Error::MissingExtension { extension }),
+            (Some(_), count) if count > 1 => Err(Error::DuplicateExtension { extension, count }),
+            (Some(_), _) if self.critical_not_der => Err(Error::NotDer {
+                extension,
+                reason: "the critical flag is an explicit FALSE or a non-canonical BOOLEAN; DER omits \
+                         the DEFAULT FALSE and encodes TRUE as 0xFF",
+            }),
+            (Some(value), _) => decode_uuid_value(value, extension),
+        }
+    }
+}
+
+fn reader(bytes: &[u8]) -> Result<SliceReader<'_>, Error> {
+    SliceReader::new(bytes).map_err(|e| Error::malformed(format!("input too large: {e}")))
+}
+
+/// Reads one TLV that must have `tag`, returning its contents.
+fn take<'a>(r: &mut SliceReader<'a>, tag: Tag, what: &'static str) -> Result<&'a [u8], Error> {
+    let header = Header::decode(r).map_err(|e| Error::malformed(format!("{what}: {e}")))?;
+    if header.tag() != tag {
+        return Err(Error::malformed(format!(
+            "expected {what} ({tag}), found {}",
+            header.tag()
+        )));
+    }
+    r.read_slice(header.length())
+        .map_err(|e| Error::malformed(format!("{what}: {e}")))
+}
+
+/// Reads one TLV whose tag was already checked by peeking, returning its contents.
+fn take_peeked<'a>(r: &mut SliceReader<'a>, what: &'static str) -> Result<&'a [u8], Error> {
+    let header = Header::decode(r).map_err(|e| Error::malformed(format!("{what}: {e}")))?;
+    r.read_slice(header.length())
+        .map_err(|e| Error::malformed(format!("{what}: {e}")))
+}
+
+fn finish(r: SliceReader<'_>, what: &'static str) -> Result<(), Error> {
+    let remaining = r.remaining_len();
+    r.finish()
+        .map_err(|_| Error::malformed(format!("{remaining} unexpected byte(s) after {what}")))
+}
+
+/// Walks `Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }` down to
+/// `tbsCertificate.extensions` and records every extension with one of the registry's OIDs.
+fn walk_to_federation_extensions<'a>(
+    cert_der: &'a [u8],
+    registry: &OidRegistry,
+) -> Result<[Found<'a>; 2], Error> {
+    if cert_der.is_empty() {
+        return Err(Error::malformed("the input is empty"));
+    }
+    let mut outer = reader(cert_der)?;
+    let certificate = take(&mut outer, Tag::Sequence, "Certificate")?;
+    finish(outer, "the Certificate")?;
+
+    let mut cert = reader(certificate)?;
+    let tbs = take(&mut cert, Tag::Sequence, "tbsCertificate")?;
+    take(&mut cert, Tag::Sequence, "signatureAlgorithm")?;
+    take(&mut cert, Tag::BitString, "signatureValue")?;
+    finish(cert, "signatureValue")?;
+
+    let mut tbs = reader(tbs)?;
+    if tbs.peek_byte() == Some(0xA0) {
+        take_peeked(&mut tbs, "version [0]")?;
+    }
+    take(&mut tbs, Tag::Integer, "serialNumber")?;
+    take(&mut tbs, Tag::Sequence, "signature")?;
+    take(&mut tbs, Tag::Sequence, "issuer")?;
+    take(&mut tbs, Tag::Sequence, "validity")?;
+    take(&mut tbs, Tag::Sequence, "subject")?;
+    take(&mut tbs, Tag::Sequence, "subjectPublicKeyInfo")?;
+    if tbs.peek_byte() == Some(0x81) {
+        take_peeked(&mut tbs, "issuerUniqueID [1]")?;
+    }
+    if tbs.peek_byte() == Some(0x82) {
+        take_peeked(&mut tbs, "subjectUniqueID [2]")?;
+    }
+    let mut found = [Found::default(); 2];
+    if tbs.peek_byte() == Some(0xA3) {
+        let explicit = take_peeked(&mut tbs, "extensions [3]")?;
+        let mut explicit = reader(explicit)?;
+        let list = take(&mut explicit, Tag::Sequence, "Extensions")?;
+        finish(explicit, "Extensions")?;
+        let mut list = reader(list)?;
+        while !list.is_finished() {
+            let extension = take(&mut list, Tag::Sequence, "Extension")?;
+            let mut extension = reader(extension)?;
+            let oid = take(&mut extension, Tag::ObjectIdentifier, "extnID")?;
+            let critical = if extension.peek_byte() == Some(0x01) {
+                Some(take(&mut extension, Tag::Boolean, "critical")?)
+            } else {
+                None
+            };
+            let value = take(&mut extension, Tag::OctetString, "extnValue")?;
+            finish(extension, "an Extension")?;
+            for (slot, field) in found.iter_mut().zip(FederationField::ALL) {
+                if oid == registry.oid(field).as_bytes() {
+                    // DER: DEFAULT FALSE is omitted, TRUE is exactly 0xFF.
+                    let critical_not_der = critical.is_some_and(|c| c != [0xFF]);
+                    slot.record(value, critical_not_der);
+                }
+            }
+        }
+    }
+    finish(tbs, "tbsCertificate")?;
+    Ok(found)
+}
+
+/// The DER bytes of the first `CERTIFICATE` block in a PEM input.
+///
+/// Explanatory text before the block and anything after it (for example the rest of a chain) is
+/// ignored; the block itself is decoded with RFC 7468's strict grammar.
+///
+/// # Errors
+/// [`Error::Pem`] if there is no `CERTIFICATE` block or it is not well-formed.
+pub fn certificate_der_from_pem(pem: &[u8]) -> Result<Vec<u8>, Error> {
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    // Locating the block is hand-written: pem-rfc7468 decodes one whole document, while certificate
+    // files routinely carry the chain after the leaf.
+    let Some(start) = find(pem, BEGIN) else {
+        let detail = match der::pem::decode_label(pem) {
+            Ok(label) => format!("found a PEM block labelled {label:?}, expected CERTIFICATE"),
+            Err(_) => "no -----BEGIN CERTIFICATE----- line found".to_owned(),
+        };
+        return Err(Error::Pem { detail });
+    };
+    let block = pem.get(start..).unwrap_or_default();
+    let Some(end) = find(block, END) else {
+        return Err(Error::Pem {
+            detail: "the CERTIFICATE block has no -----END CERTIFICATE----- line".to_owned(),
+        });
+    };
+    let block = block.get(..end.saturating_add(END.len())).unwrap_or_default();
+    let (label, der) = der::pem::decode_vec(block).map_err(|e| Error::Pem {
+        detail: format!("the CERTIFICATE block is not valid PEM: {e}"),
+    })?;
+    debug_assert_eq!(label, "CERTIFICATE");
+    Ok(der)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The DER bytes of a certificate given as DER or PEM (DER starts with a SEQUENCE tag, `0x30`;
+/// anything else is read as PEM, see [`certificate_der_from_pem`]). DER input is borrowed as is.
+///
+/// # Errors
+/// [`Error::Pem`] if the input is neither DER nor a PEM certificate.
+pub fn certificate_der(bytes: &[u8]) -> Result<Cow<'_, [u8]>, Error> {
+    if bytes.first() == Some(&0x30) {
+        Ok(Cow::Borrowed(bytes))
+    } else {
+        certificate_der_from_pem(bytes).map(Cow::Owned)
+    }
+}
