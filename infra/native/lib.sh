@@ -110,3 +110,23 @@ wait_until() {
     sleep 0.2
   done
 }
+
+# apt_install PKG...: installs the Debian packages that are missing (apt-get update once per run).
+APT_UPDATED=0
+apt_install() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  [[ $EUID -eq 0 ]] || die "missing Debian packages: ${missing[*]}; install them (sudo apt-get install ${missing[*]}) or run as root"
+  mkdir -p "$MOSAIC_STATE"
+  if ((APT_UPDATED == 0)); then
+    say "apt-get update"
+    apt-get update -qq >"$MOSAIC_STATE/apt.log" 2>&1 || die "apt-get update failed; see $MOSAIC_STATE/apt.log"
+    APT_UPDATED=1
+  fi
+  say "apt-get install ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    >>"$MOSAIC_STATE/apt.log" 2>&1 || die "apt-get install ${missing[*]} failed; see $MOSAIC_STATE/apt.log"
+}
