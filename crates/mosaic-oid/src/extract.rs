@@ -9,7 +9,12 @@
 use std::borrow::Cow;
 
 use der::{Decode, Header, Reader, SliceReader, Tag};
-use x509_cert::{Certificate, ext::Extension};
+use const_oid::AssociatedOid;
+use x509_cert::{
+    Certificate,
+    ext::Extension,
+    request::{CertReq, ExtensionReq},
+};
 
 use crate::{
     Error,
@@ -74,10 +79,51 @@ impl FederationIdentity {
     /// # Errors
     /// As [`Self::from_der`], except that [`Error::MalformedCertificate`] cannot occur.
     pub fn from_certificate(cert: &Certificate, registry: &OidRegistry) -> Result<Self, Error> {
+        let extensions = cert.tbs_certificate().extensions().map(Vec::as_slice).unwrap_or_default();
+        Self::from_extensions(extensions, registry)
+    }
+
+    /// Extracts both ids from the extensions a certification request (CSR) asks for, with the same
+    /// strictness, e.g. for an issuer that checks a CSR before signing it.
+    ///
+    /// # Errors
+    /// [`Error::MalformedCertificate`] if the `extensionRequest` attribute cannot be decoded or
+    /// appears more than once, then as [`Self::from_extensions`].
+    pub fn from_csr(csr: &CertReq, registry: &OidRegistry) -> Result<Self, Error> {
+        let mut requested = csr
+            .info
+            .attributes
+            .iter()
+            .filter(|attribute| attribute.oid == ExtensionReq::OID);
+        let Some(attribute) = requested.next() else {
+            return Self::from_extensions(&[], registry);
+        };
+        if requested.next().is_some() || attribute.values.len() != 1 {
+            return Err(Error::malformed(
+                "the CSR has more than one extensionRequest attribute or value",
+            ));
+        }
+        let mut extensions = Vec::new();
+        for value in attribute.values.iter() {
+            let request: Vec<Extension> = value.decode_as().map_err(|e| {
+                Error::malformed(format!("the CSR's extensionRequest is not a list of extensions: {e}"))
+            })?;
+            extensions.extend(request);
+        }
+        Self::from_extensions(&extensions, registry)
+    }
+
+    /// Extracts both ids from a list of decoded extensions (of a certificate or a CSR).
+    ///
+    /// # Errors
+    /// For each federation extension, in OID order: [`Error::MissingExtension`],
+    /// [`Error::DuplicateExtension`], or the value's own error.
+    pub fn from_extensions(extensions: &[Extension], registry: &OidRegistry) -> Result<Self, Error> {
         let mut found = [Found::default(); 2];
-        for ext in cert.tbs_certificate().extensions().into_iter().flatten() {
+        for ext in extensions {
             for (slot, field) in found.iter_mut().zip(FederationField::ALL) {
                 if ext.extn_id == registry.oid(field) {
+                    // `der` already refused a non-DER `critical` BOOLEAN while decoding.
                     slot.record(ext.extn_value.as_bytes(), false);
                 }
             }
@@ -277,8 +323,12 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// anything else is read as PEM, see [`certificate_der_from_pem`]). DER input is borrowed as is.
 ///
 /// # Errors
-/// [`Error::Pem`] if the input is neither DER nor a PEM certificate.
+/// [`Error::MalformedCertificate`] if the input is empty, [`Error::Pem`] if it is neither DER nor a
+/// PEM certificate.
 pub fn certificate_der(bytes: &[u8]) -> Result<Cow<'_, [u8]>, Error> {
+    if bytes.is_empty() {
+        return Err(Error::malformed("the input is empty"));
+    }
     if bytes.first() == Some(&0x30) {
         Ok(Cow::Borrowed(bytes))
     } else {
