@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # the settings here are used by the scripts that source this file
 # Shared settings and helpers of infra/native/{up,down,env}. Sourced, never run.
 #
 # Layout (everything that changes lives in the git-ignored .state/ at the repo root):

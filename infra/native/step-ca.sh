@@ -32,7 +32,7 @@ step_ca_binary() {
   local log="$MOSAIC_STATE/step-ca-build.log"
   # GOPATH mode: Debian ships the sources under /usr/share/gocode, not as modules.
   if ! (cd "$STEP_MAIN_DIR" && GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$MOSAIC_CACHE/go-build" \
-    GOFLAGS= go build -o "$dest/step-ca.tmp" -ldflags "-X main.version=${deb_version%%-*}" .) >"$log" 2>&1; then
+    GOFLAGS="" go build -o "$dest/step-ca.tmp" -ldflags "-X main.version=${deb_version%%-*}" .) >"$log" 2>&1; then
     tail -n 20 "$log" >&2
     die "building step-ca failed; see $log"
   fi
@@ -169,8 +169,7 @@ step_ca_up() {
     # then becomes step-ca (exec), so the pid file names step-ca itself.
     STEPPATH="$STEP_DIR" setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' step-ca-launcher "$STEP_PID" \
       "$STEP_CA_BIN" --password-file "$STEP_PASSWORD_FILE" "$ca_json" >>"$STEP_LOG" 2>&1 </dev/null &
-    local i
-    for i in $(seq 50); do [[ -s $STEP_PID ]] && break; sleep 0.1; done
+    for _ in $(seq 50); do [[ -s $STEP_PID ]] && break; sleep 0.1; done
   fi
   wait_until 30 step-ca "$STEP_LOG" step_ca_ready
   say "step-ca ready on https://127.0.0.1:$STEP_CA_PORT ($((SECONDS - t0))s)"
