@@ -46,7 +46,9 @@ pub enum Error {
     },
 
     /// The UTF8String has a length other than 36.
-    #[error("extension {extension}: UTF8String has length {length}, expected 36 (a hyphenated UUID)")]
+    #[error(
+        "extension {extension}: UTF8String has length {length}, expected 36 (a hyphenated UUID)"
+    )]
     WrongLength {
         /// The extension.
         extension: ExtensionId,

@@ -8,8 +8,8 @@
 
 use std::borrow::Cow;
 
-use der::{Decode, Header, Reader, SliceReader, Tag};
 use const_oid::AssociatedOid;
+use der::{Decode, Header, Reader, SliceReader, Tag};
 use x509_cert::{
     Certificate,
     ext::Extension,
@@ -79,7 +79,11 @@ impl FederationIdentity {
     /// # Errors
     /// As [`Self::from_der`], except that [`Error::MalformedCertificate`] cannot occur.
     pub fn from_certificate(cert: &Certificate, registry: &OidRegistry) -> Result<Self, Error> {
-        let extensions = cert.tbs_certificate().extensions().map(Vec::as_slice).unwrap_or_default();
+        let extensions = cert
+            .tbs_certificate()
+            .extensions()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         Self::from_extensions(extensions, registry)
     }
 
@@ -106,7 +110,9 @@ impl FederationIdentity {
         let mut extensions = Vec::new();
         for value in attribute.values.iter() {
             let request: Vec<Extension> = value.decode_as().map_err(|e| {
-                Error::malformed(format!("the CSR's extensionRequest is not a list of extensions: {e}"))
+                Error::malformed(format!(
+                    "the CSR's extensionRequest is not a list of extensions: {e}"
+                ))
             })?;
             extensions.extend(request);
         }
@@ -118,7 +124,10 @@ impl FederationIdentity {
     /// # Errors
     /// For each federation extension, in OID order: [`Error::MissingExtension`],
     /// [`Error::DuplicateExtension`], or the value's own error.
-    pub fn from_extensions(extensions: &[Extension], registry: &OidRegistry) -> Result<Self, Error> {
+    pub fn from_extensions(
+        extensions: &[Extension],
+        registry: &OidRegistry,
+    ) -> Result<Self, Error> {
         let mut found = [Found::default(); 2];
         for ext in extensions {
             for (slot, field) in found.iter_mut().zip(FederationField::ALL) {
@@ -146,7 +155,9 @@ impl FederationIdentity {
         let [grant, subject] = found;
         Ok(FederationIdentity {
             grant_id: GrantId::new(grant.decode(registry, FederationField::GrantId)?),
-            subject_user_id: SubjectUserId::new(subject.decode(registry, FederationField::SubjectUserId)?),
+            subject_user_id: SubjectUserId::new(
+                subject.decode(registry, FederationField::SubjectUserId)?,
+            ),
         })
     }
 }
@@ -307,7 +318,9 @@ pub fn certificate_der_from_pem(pem: &[u8]) -> Result<Vec<u8>, Error> {
             detail: "the CERTIFICATE block has no -----END CERTIFICATE----- line".to_owned(),
         });
     };
-    let block = block.get(..end.saturating_add(END.len())).unwrap_or_default();
+    let block = block
+        .get(..end.saturating_add(END.len()))
+        .unwrap_or_default();
     let (label, der) = der::pem::decode_vec(block).map_err(|e| Error::Pem {
         detail: format!("the CERTIFICATE block is not valid PEM: {e}"),
     })?;

@@ -12,9 +12,7 @@ pub use uuid::{self, Uuid};
 
 pub use crate::{
     error::Error,
-    extract::{
-        FederationIdentity, certificate_der, certificate_der_from_pem, extract_identity,
-    },
+    extract::{FederationIdentity, certificate_der, certificate_der_from_pem, extract_identity},
     registry::{
         DEVELOPMENT_ARC, DEVELOPMENT_OID_NAMES, DEVELOPMENT_PEN, ExtensionId, FederationField,
         GRANT_ID, GRANT_ID_NAME, OidArc, OidRegistry, PRIVATE_ENTERPRISE_ARC, SUBJECT_USER_ID,

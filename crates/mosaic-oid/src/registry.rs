@@ -33,8 +33,10 @@ pub const GRANT_ID_NAME: &str = "mosaic.federation.grantId";
 pub const SUBJECT_USER_ID_NAME: &str = "mosaic.federation.subjectUserId";
 
 /// The development-arc OIDs with their symbolic names, for lookups and diagnostics.
-pub const DEVELOPMENT_OID_NAMES: [(ObjectIdentifier, &str); 2] =
-    [(GRANT_ID, GRANT_ID_NAME), (SUBJECT_USER_ID, SUBJECT_USER_ID_NAME)];
+pub const DEVELOPMENT_OID_NAMES: [(ObjectIdentifier, &str); 2] = [
+    (GRANT_ID, GRANT_ID_NAME),
+    (SUBJECT_USER_ID, SUBJECT_USER_ID_NAME),
+];
 
 /// Which of the two federation extensions a value or an error is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47,7 +49,8 @@ pub enum FederationField {
 
 impl FederationField {
     /// Both fields, in arc order.
-    pub const ALL: [FederationField; 2] = [FederationField::GrantId, FederationField::SubjectUserId];
+    pub const ALL: [FederationField; 2] =
+        [FederationField::GrantId, FederationField::SubjectUserId];
 
     /// The symbolic name, e.g. `mosaic.federation.grantId`.
     #[must_use]
@@ -250,7 +253,9 @@ impl OidRegistry {
     /// Which field an OID is, if it is one of this registry's.
     #[must_use]
     pub fn field_of(&self, oid: &ObjectIdentifier) -> Option<FederationField> {
-        FederationField::ALL.into_iter().find(|f| self.oid(*f) == *oid)
+        FederationField::ALL
+            .into_iter()
+            .find(|f| self.oid(*f) == *oid)
     }
 
     /// The symbolic name of an OID, if it is one of this registry's.
@@ -279,9 +284,15 @@ mod tests {
         assert_eq!(r.subject_user_id_oid().to_string(), "1.3.6.1.4.1.99999.2");
         assert!(r.arc().is_development());
         assert_eq!(OidRegistry::new(OidArc::DEVELOPMENT), r);
-        assert_eq!(OidRegistry::for_private_enterprise(DEVELOPMENT_PEN).unwrap(), r);
+        assert_eq!(
+            OidRegistry::for_private_enterprise(DEVELOPMENT_PEN).unwrap(),
+            r
+        );
         assert_eq!(r.name_of(&GRANT_ID), Some("mosaic.federation.grantId"));
-        assert_eq!(r.name_of(&SUBJECT_USER_ID), Some("mosaic.federation.subjectUserId"));
+        assert_eq!(
+            r.name_of(&SUBJECT_USER_ID),
+            Some("mosaic.federation.subjectUserId")
+        );
         assert_eq!(r.name_of(&DEVELOPMENT_ARC), None);
     }
 
@@ -289,13 +300,19 @@ mod tests {
     fn own_pen_arc() {
         let r = OidRegistry::for_private_enterprise(4_294_967_295).unwrap();
         assert_eq!(r.grant_id_oid().to_string(), "1.3.6.1.4.1.4294967295.1");
-        assert_eq!(r.subject_user_id_oid().to_string(), "1.3.6.1.4.1.4294967295.2");
+        assert_eq!(
+            r.subject_user_id_oid().to_string(),
+            "1.3.6.1.4.1.4294967295.2"
+        );
         assert!(!r.arc().is_development());
         assert_eq!(r.field_of(&GRANT_ID), None);
 
         let arc: OidArc = "1.3.6.1.4.1.32473.7".parse().unwrap();
         let r = OidRegistry::new(arc);
-        assert_eq!(r.oid(FederationField::GrantId).to_string(), "1.3.6.1.4.1.32473.7.1");
+        assert_eq!(
+            r.oid(FederationField::GrantId).to_string(),
+            "1.3.6.1.4.1.32473.7.1"
+        );
         assert_eq!(
             r.extension_id(FederationField::SubjectUserId).to_string(),
             "1.3.6.1.4.1.32473.7.2 (mosaic.federation.subjectUserId)"

@@ -92,7 +92,9 @@ fn read_header(extension: ExtensionId, mut next: impl FnMut() -> Option<u8>) -> 
     let declared: u64 = match first {
         0x00..=0x7F => u64::from(first),
         0x80 => {
-            return Err(not_der("indefinite length (0x80) is BER; DER requires a definite length"));
+            return Err(not_der(
+                "indefinite length (0x80) is BER; DER requires a definite length",
+            ));
         }
         0x81..=0x88 => {
             let count = first & 0x7F;
@@ -148,14 +150,20 @@ fn parse_canonical_uuid(text: &[u8; UUID_TEXT_LEN]) -> Result<Uuid, &'static str
             b'0'..=b'9' => byte - b'0',
             b'a'..=b'f' => byte - b'a' + 10,
             b'A'..=b'F' => {
-                return Err("uppercase hex digits; the canonical form (and what Mosaic writes) is lowercase");
+                return Err(
+                    "uppercase hex digits; the canonical form (and what Mosaic writes) is lowercase",
+                );
             }
             b'-' => return Err("hyphens missing or misplaced; expected 8-4-4-4-12 hex digits"),
             0x80..=0xFF => return Err(non_ascii_reason(text)),
             _ => return Err("contains a character that is not a hex digit or a hyphen"),
         };
         if let Some(slot) = out.get_mut(digit / 2) {
-            *slot |= if digit % 2 == 0 { nibble << 4 } else { nibble };
+            *slot |= if digit.is_multiple_of(2) {
+                nibble << 4
+            } else {
+                nibble
+            };
         }
         digit += 1;
     }
@@ -171,7 +179,10 @@ fn non_ascii_reason(text: &[u8]) -> &'static str {
 }
 
 /// Reads one value from a `der::Reader` (used by the `der::Decode` impls).
-fn decode_from_reader<'a, R: Reader<'a>>(reader: &mut R, extension: ExtensionId) -> Result<Uuid, Error> {
+fn decode_from_reader<'a, R: Reader<'a>>(
+    reader: &mut R,
+    extension: ExtensionId,
+) -> Result<Uuid, Error> {
     read_header(extension, || reader.read_byte().ok())?;
     let available = usize::try_from(reader.remaining_len()).unwrap_or(usize::MAX);
     let mut text = [0u8; UUID_TEXT_LEN];
@@ -367,7 +378,10 @@ mod tests {
         assert_eq!(id.to_string(), TEXT);
         assert_eq!(format!("{id:?}"), format!("GrantId({TEXT})"));
         assert_eq!(GrantId::from_der(&der).unwrap(), id);
-        assert_eq!(SubjectUserId::from_der(&der).unwrap().into_uuid(), *id.as_uuid());
+        assert_eq!(
+            SubjectUserId::from_der(&der).unwrap().into_uuid(),
+            *id.as_uuid()
+        );
     }
 
     #[test]
@@ -391,14 +405,26 @@ mod tests {
         let good = value(TEXT.as_bytes());
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (vec![], "empty_value"),
-            ([&[0x13, 0x24], TEXT.as_bytes()].concat(), "wrong_string_tag"),
-            ([&[0x16, 0x24], TEXT.as_bytes()].concat(), "wrong_string_tag"),
+            (
+                [&[0x13, 0x24], TEXT.as_bytes()].concat(),
+                "wrong_string_tag",
+            ),
+            (
+                [&[0x16, 0x24], TEXT.as_bytes()].concat(),
+                "wrong_string_tag",
+            ),
             (vec![0x0C, 0x00], "zero_length"),
             (value(&TEXT.as_bytes()[..35]), "wrong_length"),
             ([&[0x0C, 0x81, 0x24], TEXT.as_bytes()].concat(), "not_der"),
-            ([&[0x0C, 0x80], TEXT.as_bytes(), &[0, 0]].concat(), "not_der"),
+            (
+                [&[0x0C, 0x80], TEXT.as_bytes(), &[0, 0]].concat(),
+                "not_der",
+            ),
             ([&[0x2C, 0x24], TEXT.as_bytes()].concat(), "not_der"),
-            ([&[0x0C, 0x82, 0x00, 0x24], TEXT.as_bytes()].concat(), "not_der"),
+            (
+                [&[0x0C, 0x82, 0x00, 0x24], TEXT.as_bytes()].concat(),
+                "not_der",
+            ),
             (vec![0x0C], "not_der"),
             (vec![0x0C, 0x82, 0x01], "not_der"),
             (vec![0x0C, 0x89, 1, 2, 3, 4, 5, 6, 7, 8, 9], "not_der"),
@@ -406,12 +432,27 @@ mod tests {
             (good[..30].to_vec(), "truncated"),
             ([good.as_slice(), &[0x00]].concat(), "trailing_bytes"),
             (value(TEXT.to_uppercase().as_bytes()), "not_canonical_uuid"),
-            (value(b"0b9a2f4e07c1d-4e8a-9f3b-2d6c5a1e8f70"), "not_canonical_uuid"),
-            (value(b"0b9a2f4e-7c1d-4e8a-9f3b-2d6c5a1e8f7g"), "not_canonical_uuid"),
-            (value(b"{b9a2f4e-7c1d-4e8a-9f3b-2d6c5a1e8f7}"), "not_canonical_uuid"),
-            (value(format!("{}é", &TEXT[..34]).as_bytes()), "not_canonical_uuid"),
+            (
+                value(b"0b9a2f4e07c1d-4e8a-9f3b-2d6c5a1e8f70"),
+                "not_canonical_uuid",
+            ),
+            (
+                value(b"0b9a2f4e-7c1d-4e8a-9f3b-2d6c5a1e8f7g"),
+                "not_canonical_uuid",
+            ),
+            (
+                value(b"{b9a2f4e-7c1d-4e8a-9f3b-2d6c5a1e8f7}"),
+                "not_canonical_uuid",
+            ),
+            (
+                value(format!("{}é", &TEXT[..34]).as_bytes()),
+                "not_canonical_uuid",
+            ),
             (value(&[0xFF; 36]), "not_canonical_uuid"),
-            (value(b"0b9a2f4e7c1d4e8a9f3b2d6c5a1e8f70----"), "not_canonical_uuid"),
+            (
+                value(b"0b9a2f4e7c1d4e8a9f3b2d6c5a1e8f70----"),
+                "not_canonical_uuid",
+            ),
         ];
         for (bytes, code) in cases {
             let err = decode_uuid_value(&bytes, ext()).unwrap_err();
