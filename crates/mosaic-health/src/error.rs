@@ -304,13 +304,29 @@ mod tests {
 
     #[test]
     fn the_three_pgvector_results_are_distinct() {
-        let not_installed =
-            ProbeError::PgvectorNotInstalled { database: "mosaic".into(), available_version: Some("0.8.2".into()) };
+        let not_installed = ProbeError::PgvectorNotInstalled {
+            database: "mosaic".into(),
+            available_version: Some("0.8.2".into()),
+        };
         let unavailable = ProbeError::PgvectorUnavailable;
-        let denied = ProbeError::PgvectorPermissionDenied { user: "app".into(), reason: "permission denied".into() };
+        let denied = ProbeError::PgvectorPermissionDenied {
+            user: "app".into(),
+            reason: "permission denied".into(),
+        };
         let codes = [not_installed.code(), unavailable.code(), denied.code()];
-        assert_eq!(codes, ["PGVECTOR_NOT_INSTALLED", "PGVECTOR_UNAVAILABLE", "PGVECTOR_PERMISSION_DENIED"]);
-        assert!(not_installed.remediation().contains("CREATE EXTENSION vector"));
+        assert_eq!(
+            codes,
+            [
+                "PGVECTOR_NOT_INSTALLED",
+                "PGVECTOR_UNAVAILABLE",
+                "PGVECTOR_PERMISSION_DENIED"
+            ]
+        );
+        assert!(
+            not_installed
+                .remediation()
+                .contains("CREATE EXTENSION vector")
+        );
         assert!(unavailable.remediation().contains("pgvector/pgvector:pg17"));
         assert!(denied.remediation().contains("GRANT"));
         assert!(not_installed.to_string().contains("offers version 0.8.2"));

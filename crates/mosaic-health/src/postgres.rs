@@ -31,14 +31,23 @@ struct PgSettings {
 impl PgSettings {
     fn new(url: &ServerUrl) -> Result<Self, ProbeError> {
         let redactor = url.redactor().clone();
-        let options = PgConnectOptions::from_str(url.expose_secret()).map_err(|e| ProbeError::InvalidSetting {
-            setting: "DATABASE_URL".to_owned(),
-            reason: redactor.redact(&e.to_string()),
+        let options = PgConnectOptions::from_str(url.expose_secret()).map_err(|e| {
+            ProbeError::InvalidSetting {
+                setting: "DATABASE_URL".to_owned(),
+                reason: redactor.redact(&e.to_string()),
+            }
         })?;
         let target = format!("{}:{}", options.get_host(), options.get_port());
         let user = options.get_username().to_owned();
         let database = options.get_database().unwrap_or(&user).to_owned();
-        Ok(Self { options, target, user, database, timeout: DEFAULT_TIMEOUT, redactor })
+        Ok(Self {
+            options,
+            target,
+            user,
+            database,
+            timeout: DEFAULT_TIMEOUT,
+            redactor,
+        })
     }
 
     /// One connection, no pool: nothing outlives the check when its future is dropped.
@@ -49,16 +58,26 @@ impl PgSettings {
     fn classify(&self, error: &sqlx::Error) -> ProbeError {
         let reason = self.redactor.redact(&error.to_string());
         match error {
-            sqlx::Error::Io(_) => ProbeError::PostgresUnreachable { target: self.target.clone(), reason },
+            sqlx::Error::Io(_) => ProbeError::PostgresUnreachable {
+                target: self.target.clone(),
+                reason,
+            },
             sqlx::Error::Tls(_) => ProbeError::PostgresTls { reason },
-            sqlx::Error::Configuration(_) => ProbeError::InvalidSetting { setting: "DATABASE_URL".to_owned(), reason },
+            sqlx::Error::Configuration(_) => ProbeError::InvalidSetting {
+                setting: "DATABASE_URL".to_owned(),
+                reason,
+            },
             sqlx::Error::Database(db) => match db.code().as_deref() {
                 Some(sqlstate::INVALID_PASSWORD | sqlstate::INVALID_AUTHORIZATION) => {
-                    ProbeError::PostgresAuth { user: self.user.clone(), reason }
+                    ProbeError::PostgresAuth {
+                        user: self.user.clone(),
+                        reason,
+                    }
                 }
-                Some(sqlstate::INVALID_CATALOG_NAME) => {
-                    ProbeError::PostgresDatabaseMissing { database: self.database.clone(), target: self.target.clone() }
-                }
+                Some(sqlstate::INVALID_CATALOG_NAME) => ProbeError::PostgresDatabaseMissing {
+                    database: self.database.clone(),
+                    target: self.target.clone(),
+                },
                 _ => ProbeError::Postgres { reason },
             },
             _ => ProbeError::Postgres { reason },
@@ -83,7 +102,9 @@ impl PostgresProbe {
     /// # Errors
     /// [`ProbeError::InvalidSetting`] when sqlx cannot use the URL.
     pub fn new(url: &ServerUrl) -> Result<Self, ProbeError> {
-        Ok(Self { settings: PgSettings::new(url)? })
+        Ok(Self {
+            settings: PgSettings::new(url)?,
+        })
     }
 
     /// Uses `timeout` instead of [`DEFAULT_TIMEOUT`].
@@ -95,9 +116,10 @@ impl PostgresProbe {
 
     async fn run(&self) -> Result<Option<String>, ProbeError> {
         let mut connection = self.settings.connect().await?;
-        let row: Result<(i32, String), _> = sqlx::query_as("SELECT 1, current_setting('server_version')")
-            .fetch_one(&mut connection)
-            .await;
+        let row: Result<(i32, String), _> =
+            sqlx::query_as("SELECT 1, current_setting('server_version')")
+                .fetch_one(&mut connection)
+                .await;
         let (_one, version) = row.map_err(|e| self.settings.classify(&e))?;
         close(connection).await;
         Ok(Some(format!("PostgreSQL {version}")))
@@ -156,7 +178,9 @@ impl PgvectorProbe {
     /// # Errors
     /// [`ProbeError::InvalidSetting`] when sqlx cannot use the URL.
     pub fn new(url: &ServerUrl) -> Result<Self, ProbeError> {
-        Ok(Self { settings: PgSettings::new(url)? })
+        Ok(Self {
+            settings: PgSettings::new(url)?,
+        })
     }
 
     /// Uses `timeout` instead of [`DEFAULT_TIMEOUT`].
@@ -179,7 +203,12 @@ impl PgvectorProbe {
     }
 
     async fn run(&self) -> Result<Option<String>, ProbeError> {
-        let mut connection = self.settings.options.connect().await.map_err(|e| self.classify(&e))?;
+        let mut connection = self
+            .settings
+            .options
+            .connect()
+            .await
+            .map_err(|e| self.classify(&e))?;
         let installed: (String, Option<String>) = sqlx::query_as(
             "SELECT current_database()::text, \
                     (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'vector')",
@@ -192,14 +221,18 @@ impl PgvectorProbe {
             close(connection).await;
             return Ok(Some(format!("pgvector {version}")));
         }
-        let available: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT default_version FROM pg_catalog.pg_available_extensions WHERE name = 'vector'")
-                .fetch_optional(&mut connection)
-                .await
-                .map_err(|e| self.classify(&e))?;
+        let available: Option<(Option<String>,)> = sqlx::query_as(
+            "SELECT default_version FROM pg_catalog.pg_available_extensions WHERE name = 'vector'",
+        )
+        .fetch_optional(&mut connection)
+        .await
+        .map_err(|e| self.classify(&e))?;
         close(connection).await;
         match available {
-            Some((available_version,)) => Err(ProbeError::PgvectorNotInstalled { database, available_version }),
+            Some((available_version,)) => Err(ProbeError::PgvectorNotInstalled {
+                database,
+                available_version,
+            }),
             None => Err(ProbeError::PgvectorUnavailable),
         }
     }
@@ -243,11 +276,17 @@ mod tests {
 
     #[test]
     fn targets_and_debug_never_show_the_password() {
-        let url = ServerUrl::parse("DATABASE_URL", "postgresql://mosaic:pg-s3cret@localhost:5433/mosaic").unwrap();
+        let url = ServerUrl::parse(
+            "DATABASE_URL",
+            "postgresql://mosaic:pg-s3cret@localhost:5433/mosaic",
+        )
+        .unwrap();
         let probe = PostgresProbe::new(&url).unwrap();
         assert_eq!(probe.target(), "localhost:5433");
         assert!(!format!("{probe:?}").contains("pg-s3cret"));
-        let vector = PgvectorProbe::new(&url).unwrap().with_timeout(Duration::from_secs(1));
+        let vector = PgvectorProbe::new(&url)
+            .unwrap()
+            .with_timeout(Duration::from_secs(1));
         assert_eq!(vector.target(), "(embedded)");
         assert_eq!(vector.timeout(), Duration::from_secs(1));
         assert!(!format!("{vector:?}").contains("pg-s3cret"));

@@ -13,7 +13,8 @@ use crate::{ProbeError, Redactor};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a probe's check returns: an optional detail (such as a server version) or why it failed.
-pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<String>, ProbeError>> + Send + 'a>>;
+pub type ProbeFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<String>, ProbeError>> + Send + 'a>>;
 
 /// One health check of one server.
 ///
@@ -142,7 +143,10 @@ impl CheckResult {
         for field in [&mut self.target, &mut self.name] {
             *field = redactor.redact(field);
         }
-        for field in [&mut self.detail, &mut self.error, &mut self.remediation].into_iter().flatten() {
+        for field in [&mut self.detail, &mut self.error, &mut self.remediation]
+            .into_iter()
+            .flatten()
+        {
             *field = redactor.redact(field);
         }
         self
@@ -184,7 +188,11 @@ impl MisconfiguredProbe {
     /// A check named `name` of `target` (e.g. `(not configured)`) that fails with `error`.
     #[must_use]
     pub fn new(name: &str, target: &str, error: ProbeError) -> Self {
-        Self { name: name.to_owned(), target: target.to_owned(), error }
+        Self {
+            name: name.to_owned(),
+            target: target.to_owned(),
+            error,
+        }
     }
 }
 
@@ -247,7 +255,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_slow_check_fails_at_its_timeout() {
-        let probe = Sleeper { sleep: Duration::from_secs(3600), timeout: Duration::from_secs(2) };
+        let probe = Sleeper {
+            sleep: Duration::from_secs(3600),
+            timeout: Duration::from_secs(2),
+        };
         let result = run_probe(&probe).await;
         assert!(!result.ok());
         assert_eq!(result.code(), Some("TIMEOUT"));
@@ -258,7 +269,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_quick_check_passes_with_its_detail() {
-        let probe = Sleeper { sleep: Duration::from_millis(40), timeout: DEFAULT_TIMEOUT };
+        let probe = Sleeper {
+            sleep: Duration::from_millis(40),
+            timeout: DEFAULT_TIMEOUT,
+        };
         let result = run_probe(&probe).await;
         assert!(result.ok());
         assert_eq!(result.detail(), Some("awake"));
@@ -272,7 +286,10 @@ mod tests {
         let probe = MisconfiguredProbe::new(
             "step-ca",
             "(not configured)",
-            ProbeError::MissingSetting { setting: "STEP_CA_URL".into(), remediation: "export STEP_CA_URL".into() },
+            ProbeError::MissingSetting {
+                setting: "STEP_CA_URL".into(),
+                remediation: "export STEP_CA_URL".into(),
+            },
         );
         let result = run_probe(&probe).await;
         assert!(!result.ok());
@@ -286,9 +303,14 @@ mod tests {
         let probe = MisconfiguredProbe::new(
             "postgres",
             "localhost:5433",
-            ProbeError::Postgres { reason: "bad URL postgres://u:leaked@h/db".into() },
+            ProbeError::Postgres {
+                reason: "bad URL postgres://u:leaked@h/db".into(),
+            },
         );
         let result = run_probe(&probe).await;
-        assert_eq!(result.error(), Some("PostgreSQL error: bad URL postgres://u:***@h/db"));
+        assert_eq!(
+            result.error(),
+            Some("PostgreSQL error: bad URL postgres://u:***@h/db")
+        );
     }
 }

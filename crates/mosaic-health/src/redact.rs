@@ -30,7 +30,10 @@ impl ServerUrl {
     /// [`ProbeError::InvalidSetting`] when `value` is not an absolute URL with a host. The error never
     /// contains `value` itself.
     pub fn parse(setting: &str, value: &str) -> Result<Self, ProbeError> {
-        let invalid = |reason: String| ProbeError::InvalidSetting { setting: setting.to_owned(), reason };
+        let invalid = |reason: String| ProbeError::InvalidSetting {
+            setting: setting.to_owned(),
+            reason,
+        };
         // `url::ParseError` describes the problem without echoing the input, so it is safe to show.
         let url = url::Url::parse(value).map_err(|e| invalid(format!("not a URL ({e})")))?;
         let host = url
@@ -119,7 +122,9 @@ pub struct Redactor {
 
 impl Redactor {
     /// Masks URL passwords only; knows no other secret.
-    pub(crate) const EMPTY: Self = Self { secrets: Vec::new() };
+    pub(crate) const EMPTY: Self = Self {
+        secrets: Vec::new(),
+    };
 
     /// A redactor that only masks passwords inside URLs.
     #[must_use]
@@ -146,14 +151,16 @@ impl Redactor {
         }
     }
 
-    /// `text` with URL passwords masked and every known secret replaced by `***`.
+    /// `text` with URL passwords and `password=...` pairs masked, and every known secret replaced by `***`.
+    ///
+    /// A known secret is replaced where it stands as a whole token (not inside a longer name), so the
+    /// password `mosaic` masks `user "mosaic"` but not the database `mosaic_test`: a name equal to the
+    /// password cannot be told from it, a longer name can.
     #[must_use]
     pub fn redact(&self, text: &str) -> String {
-        let mut out = mask_url_passwords(text);
+        let mut out = mask_password_pairs(&mask_url_passwords(text));
         for secret in &self.secrets {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), REDACTED);
-            }
+            out = replace_token(&out, secret);
         }
         out
     }
@@ -161,7 +168,9 @@ impl Redactor {
 
 impl fmt::Debug for Redactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Redactor").field("secrets", &self.secrets.len()).finish()
+        f.debug_struct("Redactor")
+            .field("secrets", &self.secrets.len())
+            .finish()
     }
 }
 
@@ -183,6 +192,60 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// `text` with each whole-token occurrence of `secret` replaced by `***`.
+fn replace_token(text: &str, secret: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (start, _) in text.match_indices(secret) {
+        if start < copied {
+            continue;
+        }
+        let end = start + secret.len();
+        let before = text[..start].chars().next_back();
+        let after = text[end..].chars().next();
+        // A secret that starts or ends with a word character must not be glued to another one.
+        let glued_before =
+            before.is_some_and(is_word_char) && secret.chars().next().is_some_and(is_word_char);
+        let glued_after =
+            after.is_some_and(is_word_char) && secret.chars().next_back().is_some_and(is_word_char);
+        if !glued_before && !glued_after {
+            out.push_str(&text[copied..start]);
+            out.push_str(REDACTED);
+            copied = end;
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// Masks the value of `password=...` (libpq key=value connection strings) wherever it appears.
+fn mask_password_pairs(text: &str) -> String {
+    const KEY: &str = "password=";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(found) = rest.to_ascii_lowercase().find(KEY) {
+        let value_start = found + KEY.len();
+        out.push_str(&rest[..value_start]);
+        let value = &rest[value_start..];
+        let value_len = match value.chars().next() {
+            Some(quote @ ('\'' | '"')) => value[1..].find(quote).map_or(value.len(), |i| i + 2),
+            _ => value
+                .find(|c: char| c.is_whitespace() || c == '&' || c == ';')
+                .unwrap_or(value.len()),
+        };
+        if value_len > 0 {
+            out.push_str(REDACTED);
+        }
+        rest = &value[value_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Masks `scheme://user:password@host` wherever it appears in free text.
 ///
 /// Hand-written because the `url` crate parses whole URLs only, and driver messages embed URLs in
@@ -195,7 +258,9 @@ fn mask_url_passwords(text: &str) -> String {
         out.push_str(&rest[..authority_start]);
         let after = &rest[authority_start..];
         let authority_len = after
-            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | '`' | '<' | '>') || c.is_whitespace())
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | '"' | '\'' | '`' | '<' | '>') || c.is_whitespace()
+            })
             .unwrap_or(after.len());
         let authority = &after[..authority_len];
         match authority.rfind('@') {
@@ -229,9 +294,18 @@ mod tests {
             redact_url("postgresql://mosaic:s3cret@localhost:5433/mosaic"),
             "postgresql://mosaic:***@localhost:5433/mosaic"
         );
-        assert_eq!(redact_url("redis://:pw@localhost:6380"), "redis://:***@localhost:6380");
-        assert_eq!(redact_url("redis://localhost:6380"), "redis://localhost:6380");
-        assert_eq!(redact_url("postgresql://mosaic@localhost/db"), "postgresql://mosaic@localhost/db");
+        assert_eq!(
+            redact_url("redis://:pw@localhost:6380"),
+            "redis://:***@localhost:6380"
+        );
+        assert_eq!(
+            redact_url("redis://localhost:6380"),
+            "redis://localhost:6380"
+        );
+        assert_eq!(
+            redact_url("postgresql://mosaic@localhost/db"),
+            "postgresql://mosaic@localhost/db"
+        );
     }
 
     #[test]
@@ -244,19 +318,51 @@ mod tests {
     fn passwords_inside_prose_are_masked() {
         let text = "error connecting to \"postgres://app:hunter2@db:5432/x\": refused; retry redis://:pw2@q:1.";
         let masked = Redactor::new().redact(text);
-        assert_eq!(masked, "error connecting to \"postgres://app:***@db:5432/x\": refused; retry redis://:***@q:1.");
+        assert_eq!(
+            masked,
+            "error connecting to \"postgres://app:***@db:5432/x\": refused; retry redis://:***@q:1."
+        );
+    }
+
+    #[test]
+    fn password_pairs_are_masked() {
+        let masked = Redactor::new().redact("host=db password=hunter2 user=app; PASSWORD='a b' x");
+        assert_eq!(masked, "host=db password=*** user=app; PASSWORD=*** x");
+    }
+
+    #[test]
+    fn a_secret_is_replaced_as_a_whole_token_only() {
+        let mut redactor = Redactor::new();
+        redactor.add("mosaic");
+        assert_eq!(
+            redactor.redact("role \"mosaic\" in mosaic_test and mosaics, mosaic-fed, mosaic."),
+            "role \"***\" in mosaic_test and mosaics, ***-fed, ***."
+        );
+        let mut symbols = Redactor::new();
+        symbols.add("#!pw");
+        assert_eq!(symbols.redact("x#!pw."), "x***.");
     }
 
     #[test]
     fn a_known_secret_is_removed_everywhere_in_both_encodings() {
-        let url = ServerUrl::parse("DATABASE_URL", "postgresql://mosaic:p%40ss%2Fw0rd@localhost:5433/mosaic").unwrap();
+        let url = ServerUrl::parse(
+            "DATABASE_URL",
+            "postgresql://mosaic:p%40ss%2Fw0rd@localhost:5433/mosaic",
+        )
+        .unwrap();
         let text = "auth failed with p@ss/w0rd (p%40ss%2Fw0rd)";
         assert_eq!(url.redactor().redact(text), "auth failed with *** (***)");
-        assert_eq!(url.redacted(), "postgresql://mosaic:***@localhost:5433/mosaic");
+        assert_eq!(
+            url.redacted(),
+            "postgresql://mosaic:***@localhost:5433/mosaic"
+        );
         assert_eq!(url.target(), "localhost:5433");
         assert!(!format!("{url:?} {url}").contains("p%40ss"));
         assert!(!format!("{:?}", url.redactor()).contains("p@ss"));
-        assert_eq!(url.expose_secret(), "postgresql://mosaic:p%40ss%2Fw0rd@localhost:5433/mosaic");
+        assert_eq!(
+            url.expose_secret(),
+            "postgresql://mosaic:p%40ss%2Fw0rd@localhost:5433/mosaic"
+        );
     }
 
     #[test]

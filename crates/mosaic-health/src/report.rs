@@ -31,7 +31,12 @@ impl HealthReport {
     /// check passed (so a report without checks is ok).
     #[must_use]
     pub fn new(tier: &str, config: Option<&str>, checks: Vec<CheckResult>) -> Self {
-        Self { tier: tier.to_owned(), config: config.map(str::to_owned), ok: checks.iter().all(CheckResult::ok), checks }
+        Self {
+            tier: tier.to_owned(),
+            config: config.map(str::to_owned),
+            ok: checks.iter().all(CheckResult::ok),
+            checks,
+        }
     }
 
     /// Runs `probes` concurrently (see [`run_probes`]) and reports them.
@@ -84,16 +89,36 @@ impl HealthReport {
     /// (the caller decides: only on a terminal, never with `NO_COLOR`).
     #[must_use]
     pub fn to_human(&self, colour: bool) -> String {
-        let paint = |code: &str, text: &str| if colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() };
+        let paint = |code: &str, text: &str| {
+            if colour {
+                format!("\x1b[{code}m{text}\x1b[0m")
+            } else {
+                text.to_owned()
+            }
+        };
         let mut out = String::new();
         let config = self.config.as_deref().unwrap_or("(none)");
         // Writing to a String cannot fail.
         let _ = writeln!(out, "Tier: {}  Config: {config}", self.tier);
-        let width = self.checks.iter().map(|c| c.name().chars().count()).max().unwrap_or(0);
+        let width = self
+            .checks
+            .iter()
+            .map(|c| c.name().chars().count())
+            .max()
+            .unwrap_or(0);
         for check in &self.checks {
-            let mark = if check.ok() { paint("32", "✓") } else { paint("31", "✗") };
+            let mark = if check.ok() {
+                paint("32", "✓")
+            } else {
+                paint("31", "✗")
+            };
             let name = format!("{:width$}", check.name());
-            let _ = write!(out, "{mark} {name}  {}  ({}ms)", check.target(), check.latency().as_millis());
+            let _ = write!(
+                out,
+                "{mark} {name}  {}  ({}ms)",
+                check.target(),
+                check.latency().as_millis()
+            );
             if let Some(detail) = check.detail() {
                 let _ = write!(out, "  {detail}");
             }
@@ -118,9 +143,19 @@ mod tests {
 
     fn sample() -> HealthReport {
         let checks = vec![
-            CheckResult::passed("postgres", "localhost:5433", Duration::from_millis(42), None),
+            CheckResult::passed(
+                "postgres",
+                "localhost:5433",
+                Duration::from_millis(42),
+                None,
+            ),
             CheckResult::passed("valkey", "localhost:6380", Duration::from_millis(8), None),
-            CheckResult::passed("pgvector", "(embedded)", Duration::from_micros(15_900), None),
+            CheckResult::passed(
+                "pgvector",
+                "(embedded)",
+                Duration::from_micros(15_900),
+                None,
+            ),
         ];
         HealthReport::new("federated", Some("mosaic.config.json"), checks)
     }
@@ -138,8 +173,16 @@ mod tests {
 
     #[test]
     fn a_failure_shows_the_error_and_an_indented_remediation() {
-        let error = ProbeError::ValkeyUnreachable { target: "localhost:6380".into(), reason: "refused".into() };
-        let checks = vec![CheckResult::failed("valkey", "localhost:6380", Duration::from_millis(1), &error)];
+        let error = ProbeError::ValkeyUnreachable {
+            target: "localhost:6380".into(),
+            reason: "refused".into(),
+        };
+        let checks = vec![CheckResult::failed(
+            "valkey",
+            "localhost:6380",
+            Duration::from_millis(1),
+            &error,
+        )];
         let report = HealthReport::new("federated", None, checks);
         assert!(!report.ok());
         let human = report.to_human(false);
@@ -147,10 +190,15 @@ mod tests {
         assert_eq!(lines.next(), Some("Tier: federated  Config: (none)"));
         assert_eq!(
             lines.next(),
-            Some("✗ valkey  localhost:6380  (1ms)  cannot connect to Valkey at localhost:6380: refused")
+            Some(
+                "✗ valkey  localhost:6380  (1ms)  cannot connect to Valkey at localhost:6380: refused"
+            )
         );
         let fix = lines.next().unwrap();
-        assert!(fix.starts_with("    fix: start Valkey at localhost:6380"), "{fix}");
+        assert!(
+            fix.starts_with("    fix: start Valkey at localhost:6380"),
+            "{fix}"
+        );
         assert_eq!(lines.next(), None);
         assert!(!human.contains('\x1b'));
         let coloured = report.to_human(true);
@@ -161,7 +209,12 @@ mod tests {
     fn the_json_has_exactly_the_contracted_shape() {
         let error = ProbeError::PgvectorUnavailable;
         let mut checks = sample().checks;
-        checks.push(CheckResult::failed("pgvector", "(embedded)", Duration::from_millis(3), &error));
+        checks.push(CheckResult::failed(
+            "pgvector",
+            "(embedded)",
+            Duration::from_millis(3),
+            &error,
+        ));
         let report = HealthReport::new("federated", None, checks);
         let value: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         let top: Vec<_> = value.as_object().unwrap().keys().cloned().collect();
@@ -171,11 +224,30 @@ mod tests {
         assert_eq!(value["ok"], false);
         let first = value["checks"][0].as_object().unwrap();
         let keys: Vec<_> = first.keys().cloned().collect();
-        assert_eq!(keys, ["detail", "error", "latency_ms", "name", "ok", "remediation", "target"]);
+        assert_eq!(
+            keys,
+            [
+                "detail",
+                "error",
+                "latency_ms",
+                "name",
+                "ok",
+                "remediation",
+                "target"
+            ]
+        );
         assert_eq!(value["checks"][2]["latency_ms"], 15);
         assert_eq!(value["checks"][3]["ok"], false);
-        assert_eq!(value["checks"][3]["error"], "the vector extension is not available on this PostgreSQL server");
-        assert!(value["checks"][3]["remediation"].as_str().unwrap().contains("pgvector"));
+        assert_eq!(
+            value["checks"][3]["error"],
+            "the vector extension is not available on this PostgreSQL server"
+        );
+        assert!(
+            value["checks"][3]["remediation"]
+                .as_str()
+                .unwrap()
+                .contains("pgvector")
+        );
         let back: HealthReport = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(back.checks().len(), 4);
         assert!(!back.ok());
@@ -185,6 +257,9 @@ mod tests {
     fn a_report_without_checks_is_ok() {
         let report = HealthReport::new("local", None, Vec::new());
         assert!(report.ok());
-        assert_eq!(report.to_json(), r#"{"tier":"local","config":null,"ok":true,"checks":[]}"#);
+        assert_eq!(
+            report.to_json(),
+            r#"{"tier":"local","config":null,"ok":true,"checks":[]}"#
+        );
     }
 }

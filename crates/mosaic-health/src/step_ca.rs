@@ -42,7 +42,10 @@ impl StepCaProbe {
         if parsed.scheme() != "https" {
             return Err(ProbeError::InvalidSetting {
                 setting: "STEP_CA_URL".to_owned(),
-                reason: format!("step-ca is only reached over https, not {}", parsed.scheme()),
+                reason: format!(
+                    "step-ca is only reached over https, not {}",
+                    parsed.scheme()
+                ),
             });
         }
         Ok(Self {
@@ -60,7 +63,11 @@ impl StepCaProbe {
     /// # Errors
     /// [`ProbeError::InvalidSetting`] when `fingerprint` is not 64 hex digits.
     pub fn with_fingerprint(mut self, fingerprint: &str) -> Result<Self, ProbeError> {
-        let normalized: String = fingerprint.chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase();
+        let normalized: String = fingerprint
+            .chars()
+            .filter(|c| *c != ':')
+            .collect::<String>()
+            .to_ascii_lowercase();
         if normalized.len() != 64 || !normalized.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ProbeError::InvalidSetting {
                 setting: "STEP_CA_ROOT_FINGERPRINT".to_owned(),
@@ -79,39 +86,54 @@ impl StepCaProbe {
     }
 
     fn root_file_error(&self, reason: impl Into<String>) -> ProbeError {
-        ProbeError::CaRootFile { path: self.root_path.display().to_string(), reason: reason.into() }
+        ProbeError::CaRootFile {
+            path: self.root_path.display().to_string(),
+            reason: reason.into(),
+        }
     }
 
     fn load_root(&self) -> Result<CertificateDer<'static>, ProbeError> {
-        let bytes = std::fs::read(&self.root_path).map_err(|e| self.root_file_error(e.to_string()))?;
+        let bytes =
+            std::fs::read(&self.root_path).map_err(|e| self.root_file_error(e.to_string()))?;
         read_certificate(&bytes).map_err(|reason| self.root_file_error(reason))
     }
 
     fn client(&self, root: CertificateDer<'static>) -> Result<reqwest::Client, ProbeError> {
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(root).map_err(|e| self.root_file_error(format!("not a usable root certificate: {e}")))?;
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ProbeError::CaTls {
-                target: self.target.clone(),
-                root_path: self.root_path.display().to_string(),
-                reason: e.to_string(),
-            })?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        roots
+            .add(root)
+            .map_err(|e| self.root_file_error(format!("not a usable root certificate: {e}")))?;
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ProbeError::CaTls {
+            target: self.target.clone(),
+            root_path: self.root_path.display().to_string(),
+            reason: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
         reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .no_proxy()
             .connect_timeout(self.timeout)
             .timeout(self.timeout)
             .build()
-            .map_err(|e| ProbeError::InvalidSetting { setting: "STEP_CA_URL".to_owned(), reason: error_chain(&e) })
+            .map_err(|e| ProbeError::InvalidSetting {
+                setting: "STEP_CA_URL".to_owned(),
+                reason: error_chain(&e),
+            })
     }
 
     fn classify(&self, error: &reqwest::Error) -> ProbeError {
         let reason = self.redactor.redact(&error_chain(error));
         if error.is_timeout() {
-            return ProbeError::Timeout { service: "step-ca".to_owned(), target: self.target.clone(), after: self.timeout };
+            return ProbeError::Timeout {
+                service: "step-ca".to_owned(),
+                target: self.target.clone(),
+                after: self.timeout,
+            };
         }
         if has_tls_error(error) {
             return ProbeError::CaTls {
@@ -120,11 +142,22 @@ impl StepCaProbe {
                 reason,
             };
         }
-        ProbeError::CaUnreachable { target: self.target.clone(), reason }
+        ProbeError::CaUnreachable {
+            target: self.target.clone(),
+            reason,
+        }
     }
 
-    async fn get(&self, client: &reqwest::Client, path: &str) -> Result<(reqwest::StatusCode, String), ProbeError> {
-        let response = client.get(format!("{}{path}", self.base)).send().await.map_err(|e| self.classify(&e))?;
+    async fn get(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+    ) -> Result<(reqwest::StatusCode, String), ProbeError> {
+        let response = client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .map_err(|e| self.classify(&e))?;
         let status = response.status();
         let body = response.text().await.map_err(|e| self.classify(&e))?;
         Ok((status, body))
@@ -136,7 +169,10 @@ impl StepCaProbe {
         if let Some(pinned) = &self.pinned
             && *pinned != fingerprint
         {
-            return Err(ProbeError::CaFingerprintMismatch { expected: pinned.clone(), actual: fingerprint });
+            return Err(ProbeError::CaFingerprintMismatch {
+                expected: pinned.clone(),
+                actual: fingerprint,
+            });
         }
         let client = self.client(root.clone())?;
 
@@ -144,11 +180,16 @@ impl StepCaProbe {
         let healthy = status.is_success()
             && serde_json::from_str::<serde_json::Value>(&body).is_ok_and(|v| v["status"] == "ok");
         if !healthy {
-            return Err(ProbeError::CaUnhealthy { reason: self.redactor.redact(&describe(status, &body)) });
+            return Err(ProbeError::CaUnhealthy {
+                reason: self.redactor.redact(&describe(status, &body)),
+            });
         }
 
         let (status, body) = self.get(&client, &format!("/root/{fingerprint}")).await?;
-        let unknown = |reason: String| ProbeError::CaRootUnknown { fingerprint: fingerprint.clone(), reason };
+        let unknown = |reason: String| ProbeError::CaRootUnknown {
+            fingerprint: fingerprint.clone(),
+            reason,
+        };
         if !status.is_success() {
             return Err(unknown(self.redactor.redact(&describe(status, &body))));
         }
@@ -158,7 +199,9 @@ impl StepCaProbe {
             .ok_or_else(|| unknown("the answer has no \"ca\" certificate".to_owned()))?;
         let served = read_certificate(served.as_bytes()).map_err(unknown)?;
         if served != root {
-            return Err(unknown("the CA serves a different certificate under this fingerprint".to_owned()));
+            return Err(unknown(
+                "the CA serves a different certificate under this fingerprint".to_owned(),
+            ));
         }
         Ok(Some(format!("root SHA-256 {fingerprint}")))
     }
@@ -182,7 +225,11 @@ fn read_certificate(bytes: &[u8]) -> Result<CertificateDer<'static>, String> {
 
 fn describe(status: reqwest::StatusCode, body: &str) -> String {
     let body: String = body.trim().chars().take(200).collect();
-    if body.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {body}") }
+    if body.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}: {body}")
+    }
 }
 
 /// The error and all its sources, `a: b: c`, without repeats.
@@ -199,20 +246,21 @@ fn error_chain(error: &(dyn StdError + 'static)) -> String {
     parts.join(": ")
 }
 
-/// Whether a rustls error is somewhere in the chain. `io::Error::source` skips the error it wraps, so
-/// wrapped errors are looked at through `get_ref`.
+/// Whether a rustls error is somewhere in the chain. `io::Error::source` skips the error it wraps (and
+/// reqwest nests an `io::Error` in another), so wrapped errors are also followed through `get_ref`.
 fn has_tls_error(error: &(dyn StdError + 'static)) -> bool {
-    let mut current = Some(error);
-    while let Some(e) = current {
+    let mut pending: Vec<&(dyn StdError + 'static)> = vec![error];
+    while let Some(e) = pending.pop() {
         if e.is::<rustls::Error>() {
             return true;
         }
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
         {
-            return true;
+            pending.push(inner);
         }
-        current = e.source();
+        pending.extend(e.source());
     }
     false
 }
@@ -270,21 +318,31 @@ mod tests {
         let probe = probe.with_fingerprint(&hex).unwrap();
         assert_eq!(probe.pinned.as_deref(), Some("ab".repeat(32).as_str()));
         let err = probe.with_fingerprint("abc").unwrap_err();
-        assert!(err.to_string().contains("STEP_CA_ROOT_FINGERPRINT"), "{err}");
+        assert!(
+            err.to_string().contains("STEP_CA_ROOT_FINGERPRINT"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
     async fn a_missing_root_file_is_reported_with_its_path() {
-        let probe = StepCaProbe::new("https://127.0.0.1:9", "/nonexistent/mosaic-root.crt").unwrap();
+        let probe =
+            StepCaProbe::new("https://127.0.0.1:9", "/nonexistent/mosaic-root.crt").unwrap();
         let err = probe.run().await.unwrap_err();
         assert_eq!(err.code(), "CA_ROOT_FILE");
-        assert!(err.to_string().contains("/nonexistent/mosaic-root.crt"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/mosaic-root.crt"),
+            "{err}"
+        );
         assert!(err.remediation().contains("STEP_CA_ROOT_CERT_PATH"));
     }
 
     #[test]
     fn garbage_is_not_a_certificate() {
         assert!(read_certificate(b"hello").is_err());
-        assert!(read_certificate(b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n").is_err());
+        assert!(
+            read_certificate(b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n")
+                .is_err()
+        );
     }
 }

@@ -3,7 +3,7 @@
 use std::{fmt, time::Duration};
 
 use fred::{
-    prelude::{ClientLike, Config, ConnectionConfig, EventInterface, ErrorKind, PerformanceConfig},
+    prelude::{ClientLike, Config, ConnectionConfig, ErrorKind, EventInterface, PerformanceConfig},
     types::{ConnectHandle, InfoKind},
 };
 
@@ -25,13 +25,19 @@ impl ValkeyProbe {
     /// [`ProbeError::InvalidSetting`] when fred cannot use the URL.
     pub fn new(url: &ServerUrl) -> Result<Self, ProbeError> {
         let redactor = url.redactor().clone();
-        let mut config = Config::from_url(url.expose_secret()).map_err(|e| ProbeError::InvalidSetting {
-            setting: "REDIS_URL".to_owned(),
-            reason: redactor.redact(&e.to_string()),
-        })?;
+        let mut config =
+            Config::from_url(url.expose_secret()).map_err(|e| ProbeError::InvalidSetting {
+                setting: "REDIS_URL".to_owned(),
+                reason: redactor.redact(&e.to_string()),
+            })?;
         // Report the first failure instead of retrying: a probe answers "does it work now?".
         config.fail_fast = true;
-        Ok(Self { config, target: url.target(), timeout: DEFAULT_TIMEOUT, redactor })
+        Ok(Self {
+            config,
+            target: url.target(),
+            timeout: DEFAULT_TIMEOUT,
+            redactor,
+        })
     }
 
     /// Uses `timeout` instead of [`DEFAULT_TIMEOUT`].
@@ -44,12 +50,19 @@ impl ValkeyProbe {
     fn classify(&self, error: &fred::error::Error) -> ProbeError {
         let reason = self.redactor.redact(&error.to_string());
         match error.kind() {
-            ErrorKind::IO | ErrorKind::Tls => ProbeError::ValkeyUnreachable { target: self.target.clone(), reason },
+            ErrorKind::IO | ErrorKind::Tls => ProbeError::ValkeyUnreachable {
+                target: self.target.clone(),
+                reason,
+            },
             ErrorKind::Auth => ProbeError::ValkeyAuth { reason },
-            ErrorKind::Timeout => {
-                ProbeError::Timeout { service: "valkey".to_owned(), target: self.target.clone(), after: self.timeout }
+            ErrorKind::Timeout => ProbeError::Timeout {
+                service: "valkey".to_owned(),
+                target: self.target.clone(),
+                after: self.timeout,
+            },
+            _ if reason.contains("NOAUTH") || reason.contains("WRONGPASS") => {
+                ProbeError::ValkeyAuth { reason }
             }
-            _ if reason.contains("NOAUTH") || reason.contains("WRONGPASS") => ProbeError::ValkeyAuth { reason },
             _ => ProbeError::Valkey { reason },
         }
     }
@@ -63,8 +76,16 @@ impl ValkeyProbe {
             max_command_attempts: 1,
             ..ConnectionConfig::default()
         };
-        let performance = PerformanceConfig { default_command_timeout: self.timeout, ..PerformanceConfig::default() };
-        let client = fred::clients::Client::new(self.config.clone(), Some(performance), Some(connection), None);
+        let performance = PerformanceConfig {
+            default_command_timeout: self.timeout,
+            ..PerformanceConfig::default()
+        };
+        let client = fred::clients::Client::new(
+            self.config.clone(),
+            Some(performance),
+            Some(connection),
+            None,
+        );
 
         // Subscribe before connecting, so the first connection's event cannot be missed.
         let mut connected = client.reconnect_rx();
@@ -87,7 +108,9 @@ impl ValkeyProbe {
 
         let pong: String = client.ping(None).await.map_err(|e| self.classify(&e))?;
         if pong != "PONG" {
-            return Err(ProbeError::Valkey { reason: self.redactor.redact(&format!("PING answered {pong:?}")) });
+            return Err(ProbeError::Valkey {
+                reason: self.redactor.redact(&format!("PING answered {pong:?}")),
+            });
         }
         // The version is a nicety: a server whose ACL forbids INFO still passes.
         let info: Option<String> = client.info(Some(InfoKind::Server)).await.ok();
@@ -109,14 +132,21 @@ impl Drop for ConnectionTask {
 /// `Valkey 8.1.8` from `valkey_version:8.1.8`, else `Redis 7.2.4` from `redis_version:7.2.4`.
 fn server_version(info: &str) -> Option<String> {
     let field = |key: &str| {
-        info.lines().find_map(|line| line.trim().strip_prefix(key).map(|v| v.trim().to_owned())).filter(|v| !v.is_empty())
+        info.lines()
+            .find_map(|line| line.trim().strip_prefix(key).map(|v| v.trim().to_owned()))
+            .filter(|v| !v.is_empty())
     };
-    field("valkey_version:").map(|v| format!("Valkey {v}")).or_else(|| field("redis_version:").map(|v| format!("Redis {v}")))
+    field("valkey_version:")
+        .map(|v| format!("Valkey {v}"))
+        .or_else(|| field("redis_version:").map(|v| format!("Redis {v}")))
 }
 
 impl fmt::Debug for ValkeyProbe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ValkeyProbe").field("target", &self.target).field("timeout", &self.timeout).finish_non_exhaustive()
+        f.debug_struct("ValkeyProbe")
+            .field("target", &self.target)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -148,18 +178,26 @@ mod tests {
 
     #[test]
     fn versions_come_from_info_server() {
-        let valkey = "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.1.8\r\n";
+        let valkey =
+            "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.1.8\r\n";
         assert_eq!(server_version(valkey).as_deref(), Some("Valkey 8.1.8"));
-        assert_eq!(server_version("# Server\r\nredis_version:7.0.15\r\n").as_deref(), Some("Redis 7.0.15"));
+        assert_eq!(
+            server_version("# Server\r\nredis_version:7.0.15\r\n").as_deref(),
+            Some("Redis 7.0.15")
+        );
         assert_eq!(server_version("# Server\r\n"), None);
     }
 
     #[test]
     fn targets_and_debug_never_show_the_password() {
-        let url = ServerUrl::parse("REDIS_URL", "redis://default:vk-s3cret@localhost:6380/0").unwrap();
+        let url =
+            ServerUrl::parse("REDIS_URL", "redis://default:vk-s3cret@localhost:6380/0").unwrap();
         let probe = ValkeyProbe::new(&url).unwrap();
         assert_eq!(probe.target(), "localhost:6380");
         assert!(!format!("{probe:?}").contains("vk-s3cret"));
-        assert_eq!(probe.redactor().redact("WRONGPASS vk-s3cret"), "WRONGPASS ***");
+        assert_eq!(
+            probe.redactor().redact("WRONGPASS vk-s3cret"),
+            "WRONGPASS ***"
+        );
     }
 }
