@@ -1,15 +1,14 @@
 //! Strict extraction of the federation identity from a certificate.
 //!
-//! The fast path ([`FederationIdentity::from_der`]) walks the certificate's DER with `der`'s
-//! [`SliceReader`] and [`Header`] to the extensions, skipping every other field without decoding it
-//! and without allocating. The framing it walks over is still checked: every TLV must have the tag
-//! RFC 5280 puts there and a DER length (der refuses non-minimal and indefinite lengths), and no byte
-//! may follow the certificate or any of its parts.
+//! The fast path ([`FederationIdentity::from_der`]) walks the certificate's DER with a small strict
+//! TLV cursor (`tlv.rs`, which says why it is not `der::SliceReader`) to the extensions, skipping
+//! every other field without decoding it and without allocating. The framing it walks over is still
+//! checked: every TLV must have the tag RFC 5280 puts there and a DER length (no indefinite or
+//! non-minimal lengths), and no byte may follow the certificate or any of its parts.
 
 use std::borrow::Cow;
 
 use const_oid::AssociatedOid;
-use der::{Decode, Header, Reader, SliceReader, Tag};
 use x509_cert::{
     Certificate,
     ext::Extension,
@@ -19,6 +18,7 @@ use x509_cert::{
 use crate::{
     Error,
     registry::{FederationField, OidRegistry},
+    tlv::Cursor,
     value::{GrantId, SubjectUserId, decode_uuid_value},
 };
 
@@ -197,35 +197,45 @@ impl<'a> Found<'a> {
     }
 }
 
-fn reader(bytes: &[u8]) -> Result<SliceReader<'_>, Error> {
-    SliceReader::new(bytes).map_err(|e| Error::malformed(format!("input too large: {e}")))
-}
-
-/// Reads one TLV that must have `tag`, returning its contents.
-fn take<'a>(r: &mut SliceReader<'a>, tag: Tag, what: &'static str) -> Result<&'a [u8], Error> {
-    let header = Header::decode(r).map_err(|e| Error::malformed(format!("{what}: {e}")))?;
-    if header.tag() != tag {
+/// Reads one TLV that must have `tag` (a DER identifier octet), returning its contents.
+#[inline]
+fn take<'a>(c: &mut Cursor<'a>, tag: u8, what: &'static str) -> Result<Cursor<'a>, Error> {
+    let offset = c.offset();
+    let tlv = c
+        .next_tlv()
+        .map_err(|e| Error::malformed(format!("{what}: {} (at byte {})", e.reason, e.offset)))?;
+    if tlv.tag != tag {
         return Err(Error::malformed(format!(
-            "expected {what} ({tag}), found {}",
-            header.tag()
+            "expected {what} (tag 0x{tag:02X}) at byte {offset}, found tag 0x{:02X}",
+            tlv.tag
         )));
     }
-    r.read_slice(header.length())
-        .map_err(|e| Error::malformed(format!("{what}: {e}")))
+    Ok(tlv.contents)
 }
 
-/// Reads one TLV whose tag was already checked by peeking, returning its contents.
-fn take_peeked<'a>(r: &mut SliceReader<'a>, what: &'static str) -> Result<&'a [u8], Error> {
-    let header = Header::decode(r).map_err(|e| Error::malformed(format!("{what}: {e}")))?;
-    r.read_slice(header.length())
-        .map_err(|e| Error::malformed(format!("{what}: {e}")))
+fn finish(c: Cursor<'_>, what: &'static str) -> Result<(), Error> {
+    if c.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::malformed(format!(
+            "{} unexpected byte(s) after {what} (at byte {})",
+            c.len(),
+            c.offset()
+        )))
+    }
 }
 
-fn finish(r: SliceReader<'_>, what: &'static str) -> Result<(), Error> {
-    let remaining = r.remaining_len();
-    r.finish()
-        .map_err(|_| Error::malformed(format!("{remaining} unexpected byte(s) after {what}")))
-}
+// DER identifier octets of the fields the walk passes.
+const SEQUENCE: u8 = 0x30;
+const INTEGER: u8 = 0x02;
+const BIT_STRING: u8 = 0x03;
+const OCTET_STRING: u8 = 0x04;
+const BOOLEAN: u8 = 0x01;
+const OBJECT_IDENTIFIER: u8 = 0x06;
+const VERSION: u8 = 0xA0; // [0] EXPLICIT
+const ISSUER_UNIQUE_ID: u8 = 0x81; // [1] IMPLICIT
+const SUBJECT_UNIQUE_ID: u8 = 0x82; // [2] IMPLICIT
+const EXTENSIONS: u8 = 0xA3; // [3] EXPLICIT
 
 /// Walks `Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }` down to
 /// `tbsCertificate.extensions` and records every extension with one of the registry's OIDs.
@@ -236,55 +246,51 @@ fn walk_to_federation_extensions<'a>(
     if cert_der.is_empty() {
         return Err(Error::malformed("the input is empty"));
     }
-    let mut outer = reader(cert_der)?;
-    let certificate = take(&mut outer, Tag::Sequence, "Certificate")?;
+    let mut outer = Cursor::new(cert_der);
+    let mut cert = take(&mut outer, SEQUENCE, "Certificate")?;
     finish(outer, "the Certificate")?;
 
-    let mut cert = reader(certificate)?;
-    let tbs = take(&mut cert, Tag::Sequence, "tbsCertificate")?;
-    take(&mut cert, Tag::Sequence, "signatureAlgorithm")?;
-    take(&mut cert, Tag::BitString, "signatureValue")?;
+    let mut tbs = take(&mut cert, SEQUENCE, "tbsCertificate")?;
+    take(&mut cert, SEQUENCE, "signatureAlgorithm")?;
+    take(&mut cert, BIT_STRING, "signatureValue")?;
     finish(cert, "signatureValue")?;
 
-    let mut tbs = reader(tbs)?;
-    if tbs.peek_byte() == Some(0xA0) {
-        take_peeked(&mut tbs, "version [0]")?;
+    if tbs.peek_tag() == Some(VERSION) {
+        take(&mut tbs, VERSION, "version [0]")?;
     }
-    take(&mut tbs, Tag::Integer, "serialNumber")?;
-    take(&mut tbs, Tag::Sequence, "signature")?;
-    take(&mut tbs, Tag::Sequence, "issuer")?;
-    take(&mut tbs, Tag::Sequence, "validity")?;
-    take(&mut tbs, Tag::Sequence, "subject")?;
-    take(&mut tbs, Tag::Sequence, "subjectPublicKeyInfo")?;
-    if tbs.peek_byte() == Some(0x81) {
-        take_peeked(&mut tbs, "issuerUniqueID [1]")?;
+    take(&mut tbs, INTEGER, "serialNumber")?;
+    take(&mut tbs, SEQUENCE, "signature")?;
+    take(&mut tbs, SEQUENCE, "issuer")?;
+    take(&mut tbs, SEQUENCE, "validity")?;
+    take(&mut tbs, SEQUENCE, "subject")?;
+    take(&mut tbs, SEQUENCE, "subjectPublicKeyInfo")?;
+    if tbs.peek_tag() == Some(ISSUER_UNIQUE_ID) {
+        take(&mut tbs, ISSUER_UNIQUE_ID, "issuerUniqueID [1]")?;
     }
-    if tbs.peek_byte() == Some(0x82) {
-        take_peeked(&mut tbs, "subjectUniqueID [2]")?;
+    if tbs.peek_tag() == Some(SUBJECT_UNIQUE_ID) {
+        take(&mut tbs, SUBJECT_UNIQUE_ID, "subjectUniqueID [2]")?;
     }
+    let oids = FederationField::ALL.map(|field| registry.oid(field));
     let mut found = [Found::default(); 2];
-    if tbs.peek_byte() == Some(0xA3) {
-        let explicit = take_peeked(&mut tbs, "extensions [3]")?;
-        let mut explicit = reader(explicit)?;
-        let list = take(&mut explicit, Tag::Sequence, "Extensions")?;
+    if tbs.peek_tag() == Some(EXTENSIONS) {
+        let mut explicit = take(&mut tbs, EXTENSIONS, "extensions [3]")?;
+        let mut list = take(&mut explicit, SEQUENCE, "Extensions")?;
         finish(explicit, "Extensions")?;
-        let mut list = reader(list)?;
-        while !list.is_finished() {
-            let extension = take(&mut list, Tag::Sequence, "Extension")?;
-            let mut extension = reader(extension)?;
-            let oid = take(&mut extension, Tag::ObjectIdentifier, "extnID")?;
-            let critical = if extension.peek_byte() == Some(0x01) {
-                Some(take(&mut extension, Tag::Boolean, "critical")?)
+        while !list.is_empty() {
+            let mut extension = take(&mut list, SEQUENCE, "Extension")?;
+            let oid = take(&mut extension, OBJECT_IDENTIFIER, "extnID")?;
+            let critical = if extension.peek_tag() == Some(BOOLEAN) {
+                Some(take(&mut extension, BOOLEAN, "critical")?)
             } else {
                 None
             };
-            let value = take(&mut extension, Tag::OctetString, "extnValue")?;
+            let value = take(&mut extension, OCTET_STRING, "extnValue")?;
             finish(extension, "an Extension")?;
-            for (slot, field) in found.iter_mut().zip(FederationField::ALL) {
-                if oid == registry.oid(field).as_bytes() {
+            for (slot, registered) in found.iter_mut().zip(&oids) {
+                if oid.as_slice() == registered.as_bytes() {
                     // DER: DEFAULT FALSE is omitted, TRUE is exactly 0xFF.
-                    let critical_not_der = critical.is_some_and(|c| c != [0xFF]);
-                    slot.record(value, critical_not_der);
+                    let critical_not_der = critical.is_some_and(|c| c.as_slice() != [0xFF]);
+                    slot.record(value.as_slice(), critical_not_der);
                 }
             }
         }

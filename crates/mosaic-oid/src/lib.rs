@@ -5,6 +5,7 @@
 mod error;
 mod extract;
 mod registry;
+mod tlv;
 mod value;
 
 pub use const_oid::{self, ObjectIdentifier};

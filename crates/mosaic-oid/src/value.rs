@@ -127,47 +127,68 @@ fn read_header(extension: ExtensionId, mut next: impl FnMut() -> Option<u8>) -> 
     }
 }
 
+/// Hex digit values, `0xFF` for anything that is not a lowercase hex digit.
+const LOWER_HEX: [u8; 256] = {
+    let mut table = [0xFF; 256];
+    let mut digit: u8 = 0;
+    while digit < 16 {
+        let ascii = if digit < 10 {
+            b'0' + digit
+        } else {
+            b'a' + digit - 10
+        };
+        table[ascii as usize] = digit;
+        digit += 1;
+    }
+    table
+};
+
+/// Offsets of the 16 two-digit groups in `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
+const HEX_PAIRS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+
 /// Parses exactly the canonical text form: 8-4-4-4-12 lowercase hex digits with hyphens.
 ///
 /// Hand-written rather than `Uuid::try_parse_ascii` because that also accepts uppercase, braces,
 /// `urn:uuid:` and the 32-digit simple form, and we must refuse every non-canonical spelling (the same
-/// UUID must always be the same bytes). Validation and hex decoding happen in one pass.
+/// UUID must always be the same bytes). Validation and hex decoding happen in one table-driven pass;
+/// only a refused text is looked at again, to say what is wrong with it.
 fn parse_canonical_uuid(text: &[u8; UUID_TEXT_LEN]) -> Result<Uuid, &'static str> {
+    if text[8] != b'-' || text[13] != b'-' || text[18] != b'-' || text[23] != b'-' {
+        return Err(non_canonical_reason(text));
+    }
     let mut out = [0u8; 16];
-    let mut digit = 0usize;
-    for (position, &byte) in text.iter().enumerate() {
-        if matches!(position, 8 | 13 | 18 | 23) {
-            if byte != b'-' {
-                return Err(if byte.is_ascii() {
-                    "hyphens missing or misplaced; expected 8-4-4-4-12 hex digits"
-                } else {
-                    non_ascii_reason(text)
-                });
-            }
-            continue;
-        }
-        let nibble = match byte {
-            b'0'..=b'9' => byte - b'0',
-            b'a'..=b'f' => byte - b'a' + 10,
-            b'A'..=b'F' => {
-                return Err(
-                    "uppercase hex digits; the canonical form (and what Mosaic writes) is lowercase",
-                );
-            }
-            b'-' => return Err("hyphens missing or misplaced; expected 8-4-4-4-12 hex digits"),
-            0x80..=0xFF => return Err(non_ascii_reason(text)),
-            _ => return Err("contains a character that is not a hex digit or a hyphen"),
-        };
-        if let Some(slot) = out.get_mut(digit / 2) {
-            *slot |= if digit.is_multiple_of(2) {
-                nibble << 4
-            } else {
-                nibble
-            };
-        }
-        digit += 1;
+    let mut invalid = 0u8;
+    for (byte, &at) in out.iter_mut().zip(&HEX_PAIRS) {
+        let high = LOWER_HEX[usize::from(text[at])];
+        let low = LOWER_HEX[usize::from(text[at + 1])];
+        invalid |= high | low;
+        *byte = (high << 4) | low;
+    }
+    if invalid & 0xF0 != 0 {
+        return Err(non_canonical_reason(text));
     }
     Ok(Uuid::from_bytes(out))
+}
+
+/// Why a 36-byte text is not a canonical UUID (the first problem, scanning left to right).
+#[cold]
+fn non_canonical_reason(text: &[u8; UUID_TEXT_LEN]) -> &'static str {
+    for (position, &byte) in text.iter().enumerate() {
+        let hyphen_here = matches!(position, 8 | 13 | 18 | 23);
+        match byte {
+            b'-' if hyphen_here => {}
+            b'0'..=b'9' | b'a'..=b'f' if !hyphen_here => {}
+            b'A'..=b'F' => {
+                return "uppercase hex digits; the canonical form (and what Mosaic writes) is lowercase";
+            }
+            0x80..=0xFF => return non_ascii_reason(text),
+            b'-' | b'0'..=b'9' | b'a'..=b'f' => {
+                return "hyphens missing or misplaced; expected 8-4-4-4-12 hex digits";
+            }
+            _ => return "contains a character that is not a hex digit or a hyphen",
+        }
+    }
+    "not a canonical UUID"
 }
 
 fn non_ascii_reason(text: &[u8]) -> &'static str {
