@@ -1,0 +1,35 @@
+//! Arbitrary bytes through every mosaic-oid decoder: certificate extraction (DER, PEM, DER-or-PEM)
+//! and the value decoders. None may panic; anything accepted must re-encode to the same bytes.
+#![no_main]
+
+use der::{Decode, SliceReader};
+use libfuzzer_sys::fuzz_target;
+use mosaic_oid::{
+    FederationField, FederationIdentity, GrantId, OidRegistry, SubjectUserId, decode_uuid_value,
+};
+
+fuzz_target!(|data: &[u8]| {
+    let registry = OidRegistry::DEVELOPMENT;
+    let own = OidRegistry::for_private_enterprise(32473).expect("a u32 PEN always fits");
+
+    if let Ok(identity) = FederationIdentity::from_der(data, &registry) {
+        // An accepted certificate holds exactly the canonical encodings of what was extracted.
+        for encoded in [identity.grant_id.to_der_bytes(), identity.subject_user_id.to_der_bytes()] {
+            assert!(data.windows(encoded.len()).any(|w| w == encoded));
+        }
+    }
+    let _ = FederationIdentity::from_der(data, &own);
+    let _ = FederationIdentity::from_pem_or_der(data, &registry);
+    let _ = FederationIdentity::from_pem(data, &registry);
+
+    let extension = registry.extension_id(FederationField::GrantId);
+    let strict = decode_uuid_value(data, extension);
+    if let Ok(uuid) = strict {
+        assert_eq!(GrantId::new(uuid).to_der_bytes().as_slice(), data);
+    }
+    assert_eq!(GrantId::from_der(data).map(GrantId::into_uuid), strict);
+    let _ = SubjectUserId::from_der_in(data, &own);
+    if let Ok(mut reader) = SliceReader::new(data) {
+        let _ = GrantId::decode(&mut reader);
+    }
+});
