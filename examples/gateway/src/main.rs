@@ -11,6 +11,20 @@ mod cert;
 mod config;
 mod doctor;
 mod seal;
+// The federation flow (issue 7).
+mod context;
+mod data_dir;
+mod demo;
+mod enrollment;
+mod federation_api;
+mod federation_cli;
+mod federation_error;
+mod grant_ops;
+mod peer_client;
+mod serve;
+mod server;
+mod server_identity;
+mod tls;
 
 /// Exit code for a usage or configuration error (clap uses the same for usage errors).
 pub(crate) const EXIT_USAGE: u8 = 2;
@@ -40,12 +54,19 @@ enum Command {
     /// Seal and open values with `BETTER_AUTH_SECRET`.
     #[command(subcommand)]
     Seal(seal::SealCommand),
+    /// Federation grants (granting side) and peers (enrolling side).
+    #[command(subcommand)]
+    Federation(federation_cli::FederationCommand),
+    /// Two gateways on loopback federate step by step: grant, token, enroll, allowed, revoke, refused.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum GatewayCommand {
     /// Check the servers of the configured tier and print a report.
     Doctor(doctor::DoctorArgs),
+    /// Serve the federation API over HTTPS (enrollment, and mTLS requests authorized per certificate).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,5 +75,8 @@ fn main() -> ExitCode {
         Command::Gateway(GatewayCommand::Doctor(args)) => doctor::run(cli.config.as_deref(), &args),
         Command::Cert(cmd) => cert::run(&cmd),
         Command::Seal(cmd) => seal::run(&cmd),
+        Command::Gateway(GatewayCommand::Serve(args)) => serve::run(cli.config.as_deref(), &args),
+        Command::Federation(cmd) => federation_cli::run(cli.config.as_deref(), &cmd),
+        Command::Demo(args) => demo::run(cli.config.as_deref(), &args),
     }
 }
