@@ -318,8 +318,13 @@ async fn steps(a: &Gateway, b: &Gateway, server_a: &StartedServer) -> Result<(),
     if state != Some(mosaic_store::GrantStatus::Active) {
         return Err(StepFailed(format!("the grant is {state:?} after enrollment, expected active")));
     }
+    let issuer = match a.settings.issuer {
+        IssuerKind::StepCa => format!("step-ca at {}", std::env::var(mosaic_ca_client::ENV_URL).unwrap_or_default()),
+        IssuerKind::Local => "gateway-a's local CA".to_owned(),
+    };
     println!(
-        " ✓\n      certificate serial {} valid until {}, OIDs 1.3.6.1.4.1.99999.1 = {} and .2 = {}; key sealed in gateway-b's store; grant active",
+        " ✓\n      certificate serial {} from {issuer}, valid until {}, OIDs 1.3.6.1.4.1.99999.1 = {} and .2 = {};\n      \
+         verified by gateway-b (chain, key, OIDs), key sealed in its store; grant active on gateway-a",
         enrolled.serial, enrolled.not_after, enrolled.grant_id, enrolled.subject_user_id
     );
 
@@ -334,11 +339,12 @@ async fn steps(a: &Gateway, b: &Gateway, server_a: &StartedServer) -> Result<(),
         return Err(StepFailed(format!("expected HTTP 200 naming grant {}, got HTTP {} {body}", grant.id, answer.status)));
     }
     println!(
-        " ✓\n      HTTP 200: allowed under grant {} for user {}, scope {} (read from the client certificate's OIDs, serial {})",
+        " ✓\n      HTTP 200: allowed under grant {} for user {}, scope {}\n      (grant and user read from the client certificate's OIDs, serial {} checked; decided from the {})",
         grant.id,
         grant.subject_user_id,
         body.get("scope").cloned().unwrap_or_default(),
-        body.get("certificate_serial").and_then(|v| v.as_str()).unwrap_or("?")
+        body.get("certificate_serial").and_then(|v| v.as_str()).unwrap_or("?"),
+        body.get("decision_source").and_then(|v| v.as_str()).unwrap_or("?").replace('_', " ")
     );
 
     // 5. The granting gateway revokes the grant.
