@@ -56,7 +56,11 @@ impl PgSettings {
     }
 
     fn classify(&self, error: &sqlx::Error) -> ProbeError {
-        let reason = self.redactor.redact(&error.to_string());
+        // The server's own message reads best; sqlx's Display adds a prefix and the server's source line.
+        let reason = match error {
+            sqlx::Error::Database(db) => self.redactor.redact(db.message()),
+            other => self.redactor.redact(&other.to_string()),
+        };
         match error {
             sqlx::Error::Io(_) => ProbeError::PostgresUnreachable {
                 target: self.target.clone(),
