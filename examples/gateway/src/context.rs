@@ -144,6 +144,28 @@ impl Gateway {
         Ok(ServerCa::load_or_create(&self.settings.data_dir, &self.keyring)?)
     }
 
+    /// Whether this gateway shares an authorization cache through Valkey.
+    pub(crate) fn has_shared_cache(&self) -> bool {
+        matches!(&self.settings.store, StoreLocation::Server { valkey_url: Some(_), .. })
+    }
+
+    /// Waits (at most `timeout`) until the Valkey connection is up, and says whether it is.
+    ///
+    /// A short-lived process (the CLI) that revokes a grant must publish the invalidation that makes the
+    /// serving gateways drop their cached decisions; mosaic-store connects to Valkey in the background
+    /// and, while not yet connected, only queues the invalidation for later — which never comes when the
+    /// process exits at once. Hence this wait before a revocation.
+    pub(crate) async fn wait_for_shared_cache(&self, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.store.shared_cache_connected() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        true
+    }
+
     /// Closes the store's connections.
     pub(crate) async fn close(&self) {
         self.store.close().await;

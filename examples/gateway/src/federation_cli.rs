@@ -341,6 +341,12 @@ async fn run_grant(config_path: Option<&Path>, command: &GrantCommand) -> Result
         GrantCommand::Revoke { grant, reason, common } => {
             let id = grant_id(grant)?;
             let gateway = open(config_path, common).await?;
+            if gateway.has_shared_cache() && !gateway.wait_for_shared_cache(Duration::from_secs(5)).await {
+                eprintln!(
+                    "warning: Valkey is not reachable, so the serving gateways cannot be told at once: any of them that \
+                     cached an allow for this grant keeps allowing it for up to the decision TTL (30 s by default)"
+                );
+            }
             let grant = gateway.store.revoke_grant(id, reason).await?;
             if common.json {
                 print_json(&grant_json(&grant, None));
