@@ -172,8 +172,8 @@ impl SealError {
                 "open this value with a newer build of mosaic-seal, or check that the value was not altered"
             }
             Self::UnknownKeyId { .. } => {
-                "add the secret this value was sealed under to the previous secrets (e.g. the file named by \
-                 MOSAIC_SEAL_PREVIOUS_SECRETS_FILE); `mosaic seal` prints the key ids it has"
+                "add the secret this value was sealed under to the previous secrets (e.g. a line of the file named by \
+                 MOSAIC_SEAL_PREVIOUS_SECRETS_FILE); `mosaic seal keys` prints the key ids of the configured secrets"
             }
             Self::WrongKey => {
                 "add the secret this value was sealed under (e.g. the BETTER_AUTH_SECRET in force when it was \
