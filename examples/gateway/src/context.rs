@@ -66,7 +66,10 @@ pub(crate) struct GatewaySettings {
 
 impl GatewaySettings {
     /// The settings of this process's configuration.
-    pub(crate) fn from_config(config: &GatewayConfig, data_dir: Option<&Path>) -> Result<Self, FederationError> {
+    pub(crate) fn from_config(
+        config: &GatewayConfig,
+        data_dir: Option<&Path>,
+    ) -> Result<Self, FederationError> {
         let data_dir = data_dir::resolve(data_dir).map_err(|message| {
             FederationError::usage(message, "pass --data-dir DIR, or set MOSAIC_DATA_DIR")
         })?;
@@ -75,19 +78,34 @@ impl GatewaySettings {
             Tier::Standalone | Tier::Federated => {
                 let Some(database) = &config.database else {
                     return Err(FederationError::usage(
-                        format!("the {} tier needs a database, and none is configured", config.tier),
+                        format!(
+                            "the {} tier needs a database, and none is configured",
+                            config.tier
+                        ),
                         "set DATABASE_URL (or \"database\" in mosaic.config.json), e.g. \
                          postgresql://mosaic:mosaic@localhost:5433/mosaic",
                     ));
                 };
                 StoreLocation::Server {
                     database_url: Zeroizing::new(database.expose_secret().to_owned()),
-                    valkey_url: config.queue.as_ref().map(|q| Zeroizing::new(q.expose_secret().to_owned())),
+                    valkey_url: config
+                        .queue
+                        .as_ref()
+                        .map(|q| Zeroizing::new(q.expose_secret().to_owned())),
                 }
             }
         };
-        let issuer = if config.tier == Tier::Federated { IssuerKind::StepCa } else { IssuerKind::Local };
-        Ok(Self { tier: config.tier, data_dir, store, issuer })
+        let issuer = if config.tier == Tier::Federated {
+            IssuerKind::StepCa
+        } else {
+            IssuerKind::Local
+        };
+        Ok(Self {
+            tier: config.tier,
+            data_dir,
+            store,
+            issuer,
+        })
     }
 }
 
@@ -104,23 +122,34 @@ pub(crate) struct Gateway {
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gateway").field("settings", &self.settings).field("store", &self.store).finish()
+        f.debug_struct("Gateway")
+            .field("settings", &self.settings)
+            .field("store", &self.store)
+            .finish()
     }
 }
 
 impl Gateway {
     /// Opens the store (creating and migrating the local tier's file if needed).
-    pub(crate) async fn open(settings: GatewaySettings, keyring: Arc<Keyring>) -> Result<Self, FederationError> {
+    pub(crate) async fn open(
+        settings: GatewaySettings,
+        keyring: Arc<Keyring>,
+    ) -> Result<Self, FederationError> {
         let store = match &settings.store {
             StoreLocation::LocalFile => {
-                data_dir::create_private_dir(&settings.data_dir).map_err(|source| FederationError::Io {
-                    action: "creating the data directory",
-                    path: settings.data_dir.clone(),
-                    source,
+                data_dir::create_private_dir(&settings.data_dir).map_err(|source| {
+                    FederationError::Io {
+                        action: "creating the data directory",
+                        path: settings.data_dir.clone(),
+                        source,
+                    }
                 })?;
                 Store::open_local(&settings.data_dir.join(SQLITE_FILE), keyring.clone()).await?
             }
-            StoreLocation::Server { database_url, valkey_url } => {
+            StoreLocation::Server {
+                database_url,
+                valkey_url,
+            } => {
                 let mut options = StoreOptions::new(database_url.as_str(), keyring.clone());
                 if let Some(valkey) = valkey_url {
                     options = options.valkey_url(valkey.as_str());
@@ -128,25 +157,41 @@ impl Gateway {
                 Store::connect(options).await?
             }
         };
-        Ok(Self { settings, store, keyring })
+        Ok(Self {
+            settings,
+            store,
+            keyring,
+        })
     }
 
     /// The CA that issues federation client certificates.
     pub(crate) fn federation_issuer(&self) -> Result<Arc<dyn Issuer>, FederationError> {
         match self.settings.issuer {
             IssuerKind::StepCa => Ok(Arc::new(StepCaClient::from_env()?)),
-            IssuerKind::Local => Ok(Arc::new(load_or_create_local_ca(&self.settings.data_dir, &self.keyring)?)),
+            IssuerKind::Local => Ok(Arc::new(load_or_create_local_ca(
+                &self.settings.data_dir,
+                &self.keyring,
+            )?)),
         }
     }
 
     /// The server identity CA of the data directory.
     pub(crate) fn server_ca(&self) -> Result<ServerCa, FederationError> {
-        Ok(ServerCa::load_or_create(&self.settings.data_dir, &self.keyring)?)
+        Ok(ServerCa::load_or_create(
+            &self.settings.data_dir,
+            &self.keyring,
+        )?)
     }
 
     /// Whether this gateway shares an authorization cache through Valkey.
     pub(crate) fn has_shared_cache(&self) -> bool {
-        matches!(&self.settings.store, StoreLocation::Server { valkey_url: Some(_), .. })
+        matches!(
+            &self.settings.store,
+            StoreLocation::Server {
+                valkey_url: Some(_),
+                ..
+            }
+        )
     }
 
     /// Waits (at most `timeout`) until the Valkey connection is up, and says whether it is.
@@ -192,14 +237,19 @@ pub(crate) fn keyring_from_env() -> Result<Keyring, FederationError> {
         })?),
     };
     let lines = previous.lines().filter(|line| !line.trim().is_empty());
-    Keyring::from_secrets_with(&current, lines, KeyringOptions::default()).map_err(|e| FederationError::Secret {
-        message: format!("{SECRET_VAR} cannot be used: {e}"),
-        remediation: e.remediation().to_owned(),
+    Keyring::from_secrets_with(&current, lines, KeyringOptions::default()).map_err(|e| {
+        FederationError::Secret {
+            message: format!("{SECRET_VAR} cannot be used: {e}"),
+            remediation: e.remediation().to_owned(),
+        }
     })
 }
 
 /// The local tier's federation CA, persisted in `<data dir>/local-ca/` (intermediate key sealed).
-pub(crate) fn load_or_create_local_ca(data_dir: &Path, keyring: &Keyring) -> Result<LocalCa, FederationError> {
+pub(crate) fn load_or_create_local_ca(
+    data_dir: &Path,
+    keyring: &Keyring,
+) -> Result<LocalCa, FederationError> {
     let dir = data_dir.join("local-ca");
     let root_path = dir.join("root.pem");
     let intermediate_path = dir.join("intermediate.pem");
@@ -221,8 +271,14 @@ pub(crate) fn load_or_create_local_ca(data_dir: &Path, keyring: &Keyring) -> Res
                 dir.display()
             ),
         })?;
-        let key_pem = key.as_str().map_err(|e| FederationError::Internal(e.to_string()))?;
-        return Ok(LocalCa::from_pem(&read(&root_path)?, &read(&intermediate_path)?, key_pem)?);
+        let key_pem = key
+            .as_str()
+            .map_err(|e| FederationError::Internal(e.to_string()))?;
+        return Ok(LocalCa::from_pem(
+            &read(&root_path)?,
+            &read(&intermediate_path)?,
+            key_pem,
+        )?);
     }
     let ca = LocalCa::generate("Mosaic local tier")?;
     let key_pem = ca.intermediate_key_pem()?;
@@ -230,7 +286,11 @@ pub(crate) fn load_or_create_local_ca(data_dir: &Path, keyring: &Keyring) -> Res
         .seal(key_pem.as_bytes(), LOCAL_CA_KEY_AAD)
         .map_err(|e| FederationError::Internal(format!("sealing the local CA key: {e}")))?;
     let write = |path: &Path, bytes: &[u8]| {
-        write_private(path, bytes).map_err(|source| FederationError::Io { action: "writing", path: path.to_owned(), source })
+        write_private(path, bytes).map_err(|source| FederationError::Io {
+            action: "writing",
+            path: path.to_owned(),
+            source,
+        })
     };
     write(&root_path, ca.root_pem().as_bytes())?;
     write(&intermediate_path, ca.intermediate_pem().as_bytes())?;

@@ -33,7 +33,9 @@ pub(crate) fn resolve(explicit: Option<&Path>) -> Result<PathBuf, String> {
     }
     match std::env::var_os("HOME").filter(|p| !p.is_empty()) {
         Some(home) => Ok(PathBuf::from(home).join(".local/share/mosaic")),
-        None => Err(format!("no data directory: pass --data-dir or set {DATA_DIR_VAR}")),
+        None => Err(format!(
+            "no data directory: pass --data-dir or set {DATA_DIR_VAR}"
+        )),
     }
 }
 
@@ -54,7 +56,10 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     create_private_dir(dir)?;
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temporary = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -87,7 +92,11 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
-            let mode = std::fs::metadata(dir.path().join("a/b")).unwrap().permissions().mode() & 0o777;
+            let mode = std::fs::metadata(dir.path().join("a/b"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
             assert_eq!(mode, 0o700);
         }
         assert_eq!(resolve(Some(Path::new("/x"))).unwrap(), PathBuf::from("/x"));

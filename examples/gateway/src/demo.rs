@@ -53,7 +53,11 @@ struct StepFailed(String);
 
 impl From<FederationError> for StepFailed {
     fn from(error: FederationError) -> Self {
-        Self(format!("{error} [{}]\n      to fix: {}", error.code(), error.remediation()))
+        Self(format!(
+            "{error} [{}]\n      to fix: {}",
+            error.code(),
+            error.remediation()
+        ))
     }
 }
 
@@ -63,7 +67,10 @@ fn say(text: &str) {
 }
 
 pub(crate) fn run(config_path: Option<&Path>, args: &DemoArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("mosaic demo: cannot start the async runtime: {e}");
@@ -112,7 +119,8 @@ fn demo_keyring() -> Result<(Keyring, bool), FederationError> {
         return Ok((keyring_from_env()?, false));
     }
     let mut bytes = Zeroizing::new([0u8; 48]);
-    getrandom::fill(bytes.as_mut()).map_err(|e| FederationError::Internal(format!("random number generator: {e}")))?;
+    getrandom::fill(bytes.as_mut())
+        .map_err(|e| FederationError::Internal(format!("random number generator: {e}")))?;
     let secret = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(bytes.as_ref()));
     let keyring = Keyring::from_secrets(&secret, std::iter::empty::<&str>())
         .map_err(|e| FederationError::Internal(format!("ephemeral keyring: {e}")))?;
@@ -128,7 +136,10 @@ struct DemoDatabases {
 impl DemoDatabases {
     async fn create(admin_url: &str) -> Result<(Self, Vec<Zeroizing<String>>), FederationError> {
         let tag = Uuid::new_v4().simple().to_string();
-        let names = vec![format!("mosaic_demo_{}_a", &tag[..12]), format!("mosaic_demo_{}_b", &tag[..12])];
+        let names = vec![
+            format!("mosaic_demo_{}_a", &tag[..12]),
+            format!("mosaic_demo_{}_b", &tag[..12]),
+        ];
         let mut connection = sqlx::PgConnection::connect(admin_url).await.map_err(|e| {
             FederationError::usage(
                 format!("cannot connect to the configured database to create the demo's databases: {e}"),
@@ -147,21 +158,36 @@ impl DemoDatabases {
                         "the demo needs a database user that may CREATE DATABASE (the stack's `mosaic` user can)",
                     )
                 })?;
-            let mut url = url::Url::parse(admin_url).map_err(|e| FederationError::Internal(e.to_string()))?;
+            let mut url =
+                url::Url::parse(admin_url).map_err(|e| FederationError::Internal(e.to_string()))?;
             url.set_path(&format!("/{name}"));
             urls.push(Zeroizing::new(url.to_string()));
         }
         let _ = connection.close().await;
-        Ok((Self { admin_url: Zeroizing::new(admin_url.to_owned()), names }, urls))
+        Ok((
+            Self {
+                admin_url: Zeroizing::new(admin_url.to_owned()),
+                names,
+            },
+            urls,
+        ))
     }
 
     async fn drop_all(&self) {
         let Ok(mut connection) = sqlx::PgConnection::connect(&self.admin_url).await else {
-            eprintln!("mosaic demo: could not reconnect to drop {}", self.names.join(", "));
+            eprintln!(
+                "mosaic demo: could not reconnect to drop {}",
+                self.names.join(", ")
+            );
             return;
         };
         for name in &self.names {
-            if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))).execute(&mut connection).await {
+            if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+            )))
+            .execute(&mut connection)
+            .await
+            {
                 eprintln!("mosaic demo: could not drop the demo database {name}: {e}");
             }
         }
@@ -190,20 +216,36 @@ async fn demo(config_path: Option<&Path>, args: &DemoArgs) -> Result<(), DemoErr
             dir.clone()
         }
         None => {
-            temporary = tempfile::Builder::new().prefix("mosaic-demo-").tempdir().map_err(|source| FederationError::Io {
-                action: "creating a temporary directory",
-                path: std::env::temp_dir(),
-                source,
-            })?;
+            temporary = tempfile::Builder::new()
+                .prefix("mosaic-demo-")
+                .tempdir()
+                .map_err(|source| FederationError::Io {
+                    action: "creating a temporary directory",
+                    path: std::env::temp_dir(),
+                    source,
+                })?;
             temporary.path().to_owned()
         }
     };
 
-    println!("Mosaic federation demo: two gateways on loopback, {}", describe(tier));
-    println!("  data: {}{}", root.display(), if args.dir.is_some() { "" } else { " (removed at the end; --dir DIR keeps it)" });
+    println!(
+        "Mosaic federation demo: two gateways on loopback, {}",
+        describe(tier)
+    );
+    println!(
+        "  data: {}{}",
+        root.display(),
+        if args.dir.is_some() {
+            ""
+        } else {
+            " (removed at the end; --dir DIR keeps it)"
+        }
+    );
     let (keyring, ephemeral) = demo_keyring()?;
     if ephemeral {
-        println!("  {SECRET_VAR} is not set: using an ephemeral random secret for this run (set it to keep what the demo seals)");
+        println!(
+            "  {SECRET_VAR} is not set: using an ephemeral random secret for this run (set it to keep what the demo seals)"
+        );
     }
     let keyring = Arc::new(keyring);
 
@@ -225,28 +267,56 @@ async fn demo(config_path: Option<&Path>, args: &DemoArgs) -> Result<(), DemoErr
                 .into());
             }
             let (databases, urls) = DemoDatabases::create(database.expose_secret()).await?;
-            println!("  databases: {} (dropped at the end)", databases.names.join(", "));
-            let valkey = config.queue.as_ref().map(|q| Zeroizing::new(q.expose_secret().to_owned()));
-            let [a, b]: [Zeroizing<String>; 2] = urls.try_into().map_err(|_| FederationError::Internal("two databases".into()))?;
+            println!(
+                "  databases: {} (dropped at the end)",
+                databases.names.join(", ")
+            );
+            let valkey = config
+                .queue
+                .as_ref()
+                .map(|q| Zeroizing::new(q.expose_secret().to_owned()));
+            let [a, b]: [Zeroizing<String>; 2] = urls
+                .try_into()
+                .map_err(|_| FederationError::Internal("two databases".into()))?;
             (
                 Some(databases),
                 [
-                    StoreLocation::Server { database_url: a, valkey_url: valkey.clone() },
-                    StoreLocation::Server { database_url: b, valkey_url: valkey },
+                    StoreLocation::Server {
+                        database_url: a,
+                        valkey_url: valkey.clone(),
+                    },
+                    StoreLocation::Server {
+                        database_url: b,
+                        valkey_url: valkey,
+                    },
                 ],
             )
         }
     };
-    let issuer = if tier == Tier::Federated { IssuerKind::StepCa } else { IssuerKind::Local };
+    let issuer = if tier == Tier::Federated {
+        IssuerKind::StepCa
+    } else {
+        IssuerKind::Local
+    };
     let [store_a, store_b] = stores;
     let result = async {
         let a = Gateway::open(
-            GatewaySettings { tier, data_dir: root.join("gateway-a"), store: store_a, issuer },
+            GatewaySettings {
+                tier,
+                data_dir: root.join("gateway-a"),
+                store: store_a,
+                issuer,
+            },
             keyring.clone(),
         )
         .await?;
         let b = Gateway::open(
-            GatewaySettings { tier, data_dir: root.join("gateway-b"), store: store_b, issuer },
+            GatewaySettings {
+                tier,
+                data_dir: root.join("gateway-b"),
+                store: store_b,
+                issuer,
+            },
             keyring.clone(),
         )
         .await?;
@@ -278,8 +348,14 @@ async fn start_server(gateway: &Gateway, name: &str) -> Result<StartedServer, Fe
 async fn run_with(a: &Gateway, b: &Gateway) -> Result<(), DemoError> {
     let server_a = start_server(a, "gateway-a").await?;
     let server_b = start_server(b, "gateway-b").await?;
-    println!("  gateway-a serves {} (server root sha256 {})", server_a.public_url, server_a.server_root);
-    println!("  gateway-b serves {} (server root sha256 {})", server_b.public_url, server_b.server_root);
+    println!(
+        "  gateway-a serves {} (server root sha256 {})",
+        server_a.public_url, server_a.server_root
+    );
+    println!(
+        "  gateway-b serves {} (server root sha256 {})",
+        server_b.public_url, server_b.server_root
+    );
     println!();
     let outcome = steps(a, b, &server_a).await;
     server_a.running.shutdown().await;
@@ -291,8 +367,12 @@ async fn steps(a: &Gateway, b: &Gateway, server_a: &StartedServer) -> Result<(),
     // 1. The granting gateway creates a grant for peer gateway-b, acting for one of its users.
     say("[1/6] gateway-a creates a grant for peer gateway-b ...");
     let subject = SubjectUserId::from(Uuid::new_v4());
-    let (grant, _) = grant_ops::create_grant(&a.store, subject, "gateway-b", None, demo_scope(), None).await?;
-    println!(" ✓\n      grant {} (pending), user {}, scope {}", grant.id, grant.subject_user_id, grant.scope);
+    let (grant, _) =
+        grant_ops::create_grant(&a.store, subject, "gateway-b", None, demo_scope(), None).await?;
+    println!(
+        " ✓\n      grant {} (pending), user {}, scope {}",
+        grant.id, grant.subject_user_id, grant.scope
+    );
 
     // 2. It issues a single-use enrollment token, wrapped in an enrollment URL.
     say("[2/6] gateway-a issues an enrollment token ...");
@@ -305,21 +385,40 @@ async fn steps(a: &Gateway, b: &Gateway, server_a: &StartedServer) -> Result<(),
     )
     .await?;
     let shown = url.to_url_string().replace(url.token.expose(), "<token>");
-    let expires = expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-    println!(" ✓\n      {shown}\n      single use, expires {expires}; the URL pins gateway-a's server root");
+    let expires = expires_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    println!(
+        " ✓\n      {shown}\n      single use, expires {expires}; the URL pins gateway-a's server root"
+    );
 
     // 3. The enrolling gateway enrolls: key, CSR, certificate verified (chain, key, OIDs), key sealed.
     say("[3/6] gateway-b enrolls with gateway-a ...");
     let enrolled = peer_client::enroll(&b.store, &url, None).await?;
-    if enrolled.grant_id != grant.id.to_string() || enrolled.subject_user_id != grant.subject_user_id.to_string() {
-        return Err(StepFailed(format!("the certificate names grant {} / user {}", enrolled.grant_id, enrolled.subject_user_id)));
+    if enrolled.grant_id != grant.id.to_string()
+        || enrolled.subject_user_id != grant.subject_user_id.to_string()
+    {
+        return Err(StepFailed(format!(
+            "the certificate names grant {} / user {}",
+            enrolled.grant_id, enrolled.subject_user_id
+        )));
     }
-    let state = a.store.get_grant(grant.id).await.map_err(FederationError::from)?.map(|g| g.status);
+    let state = a
+        .store
+        .get_grant(grant.id)
+        .await
+        .map_err(FederationError::from)?
+        .map(|g| g.status);
     if state != Some(mosaic_store::GrantStatus::Active) {
-        return Err(StepFailed(format!("the grant is {state:?} after enrollment, expected active")));
+        return Err(StepFailed(format!(
+            "the grant is {state:?} after enrollment, expected active"
+        )));
     }
     let issuer = match a.settings.issuer {
-        IssuerKind::StepCa => format!("step-ca at {}", std::env::var(mosaic_ca_client::ENV_URL).unwrap_or_default()),
+        IssuerKind::StepCa => format!(
+            "step-ca at {}",
+            std::env::var(mosaic_ca_client::ENV_URL).unwrap_or_default()
+        ),
         IssuerKind::Local => "gateway-a's local CA".to_owned(),
     };
     println!(
@@ -334,30 +433,51 @@ async fn steps(a: &Gateway, b: &Gateway, server_a: &StartedServer) -> Result<(),
     let body = &answer.body;
     if answer.status != 200
         || body.get("grant_id").and_then(|v| v.as_str()) != Some(grant.id.to_string().as_str())
-        || body.get("subject_user_id").and_then(|v| v.as_str()) != Some(grant.subject_user_id.to_string().as_str())
+        || body.get("subject_user_id").and_then(|v| v.as_str())
+            != Some(grant.subject_user_id.to_string().as_str())
     {
-        return Err(StepFailed(format!("expected HTTP 200 naming grant {}, got HTTP {} {body}", grant.id, answer.status)));
+        return Err(StepFailed(format!(
+            "expected HTTP 200 naming grant {}, got HTTP {} {body}",
+            grant.id, answer.status
+        )));
     }
     println!(
         " ✓\n      HTTP 200: allowed under grant {} for user {}, scope {}\n      (grant and user read from the client certificate's OIDs, serial {} checked; decided from the {})",
         grant.id,
         grant.subject_user_id,
         body.get("scope").cloned().unwrap_or_default(),
-        body.get("certificate_serial").and_then(|v| v.as_str()).unwrap_or("?"),
-        body.get("decision_source").and_then(|v| v.as_str()).unwrap_or("?").replace('_', " ")
+        body.get("certificate_serial")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?"),
+        body.get("decision_source")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?")
+            .replace('_', " ")
     );
 
     // 5. The granting gateway revokes the grant.
     say("[5/6] gateway-a revokes the grant ...");
-    let revoked = a.store.revoke_grant(grant.id, "demo: revoked by the operator").await.map_err(FederationError::from)?;
+    let revoked = a
+        .store
+        .revoke_grant(grant.id, "demo: revoked by the operator")
+        .await
+        .map_err(FederationError::from)?;
     println!(" ✓\n      grant {} is {}", revoked.id, revoked.status);
 
     // 6. The same request again: refused.
     say("[6/6] gateway-b makes the same request again ...");
     let answer = peer_client::call(&b.store, &enrolled.peer, WHOAMI_PATH).await?;
-    let code = answer.body.get("error").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    let code = answer
+        .body
+        .get("error")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned();
     if answer.status != 403 || code != "grant_revoked" {
-        return Err(StepFailed(format!("expected HTTP 403 grant_revoked, got HTTP {} {}", answer.status, answer.body)));
+        return Err(StepFailed(format!(
+            "expected HTTP 403 grant_revoked, got HTTP {} {}",
+            answer.status, answer.body
+        )));
     }
     println!(" ✓\n      HTTP 403 {code}: refused, with the same certificate, on the next request");
     print_audit(&a.store).await;
@@ -369,8 +489,17 @@ async fn print_audit(store: &Store) {
     if let Ok(entries) = store.list_audit(AuditQuery::newest(10)).await {
         println!("      gateway-a's audit log, oldest first:");
         for entry in entries.iter().rev() {
-            let reason = entry.detail.get("reason").and_then(|v| v.as_str()).map(|r| format!(" ({r})")).unwrap_or_default();
-            println!("        {:<20} {}{reason}", entry.action, entry.outcome.as_str());
+            let reason = entry
+                .detail
+                .get("reason")
+                .and_then(|v| v.as_str())
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            println!(
+                "        {:<20} {}{reason}",
+                entry.action,
+                entry.outcome.as_str()
+            );
         }
     }
 }

@@ -79,16 +79,24 @@ impl EnrollmentUrl {
     pub(crate) fn parse(text: &str) -> Result<Self, FederationError> {
         let remediation = "pass the whole URL printed by `mosaic federation grant token` on the granting gateway, \
                            quoted, e.g. 'https://gw:8443/api/federation/v1/enrollment#token=…&peer=…&root-sha256=…'";
-        let bad = |what: String| FederationError::usage(format!("the enrollment URL {what}"), remediation);
+        let bad = |what: String| {
+            FederationError::usage(format!("the enrollment URL {what}"), remediation)
+        };
         let url = Url::parse(text.trim()).map_err(|e| bad(format!("is not a URL: {e}")))?;
         if url.scheme() != "https" {
-            return Err(bad(format!("must start with https://, not {}://", url.scheme())));
+            return Err(bad(format!(
+                "must start with https://, not {}://",
+                url.scheme()
+            )));
         }
         if url.host_str().is_none_or(str::is_empty) {
             return Err(bad("has no host".to_owned()));
         }
         if url.path() != ENROLLMENT_PATH {
-            return Err(bad(format!("has the path {:?}; expected {ENROLLMENT_PATH}", url.path())));
+            return Err(bad(format!(
+                "has the path {:?}; expected {ENROLLMENT_PATH}",
+                url.path()
+            )));
         }
         let Some(fragment) = url.fragment() else {
             return Err(bad("has no #token=…&peer=…&root-sha256=… part".to_owned()));
@@ -105,8 +113,12 @@ impl EnrollmentUrl {
                 return Err(bad(format!("has {key} twice")));
             }
         }
-        let token = token.filter(|t| !t.is_empty()).ok_or_else(|| bad("has no token".to_owned()))?;
-        let peer_name = peer.filter(|p| !p.is_empty()).ok_or_else(|| bad("has no peer name".to_owned()))?;
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| bad("has no token".to_owned()))?;
+        let peer_name = peer
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| bad("has no peer name".to_owned()))?;
         let root = root.ok_or_else(|| bad("has no root-sha256 fingerprint".to_owned()))?;
         let server_root = root
             .parse::<RootFingerprint>()
@@ -115,7 +127,12 @@ impl EnrollmentUrl {
         base.set_path("/");
         base.set_fragment(None);
         base.set_query(None);
-        Ok(Self { base, token: EnrollmentToken::from_text(token), peer_name, server_root })
+        Ok(Self {
+            base,
+            token: EnrollmentToken::from_text(token),
+            peer_name,
+            server_root,
+        })
     }
 }
 
@@ -172,7 +189,9 @@ pub(crate) fn check_peer_name(name: &str) -> Result<(), FederationError> {
         && name.len() <= 64
         && name.split('.').all(|label| {
             !label.is_empty()
-                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         });
@@ -210,8 +229,14 @@ mod tests {
         assert_eq!(back.token.expose(), "abc-DEF_123");
         assert_eq!(back.peer_name, "gateway-b");
         assert_eq!(back.server_root, url.server_root);
-        assert_eq!(back.endpoint().as_str(), "https://127.0.0.1:8443/api/federation/v1/enrollment");
-        assert!(!format!("{back:?}").contains("abc-DEF_123"), "Debug hides the token");
+        assert_eq!(
+            back.endpoint().as_str(),
+            "https://127.0.0.1:8443/api/federation/v1/enrollment"
+        );
+        assert!(
+            !format!("{back:?}").contains("abc-DEF_123"),
+            "Debug hides the token"
+        );
     }
 
     #[test]
@@ -223,7 +248,10 @@ mod tests {
             (good.split('#').next().unwrap().to_owned(), "#token"),
             (good.replace("token=abc-DEF_123&", ""), "no token"),
             (good.replace("&peer=gateway-b", ""), "no peer"),
-            (good.split("&root-sha256").next().unwrap().to_owned(), "root-sha256"),
+            (
+                good.split("&root-sha256").next().unwrap().to_owned(),
+                "root-sha256",
+            ),
             (format!("{good}00"), "64 hexadecimal"),
             (format!("{good}&x=1"), "unknown part"),
             (format!("{good}&peer=again"), "twice"),
@@ -241,7 +269,16 @@ mod tests {
         for good in ["gateway-b", "gw-b.example.org", "a", "b2"] {
             check_peer_name(good).unwrap();
         }
-        for bad in ["", "Gateway", "has space", "-x", "x-", "a..b", "under_score", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "Gateway",
+            "has space",
+            "-x",
+            "x-",
+            "a..b",
+            "under_score",
+            &"a".repeat(65),
+        ] {
             assert!(check_peer_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -25,8 +25,8 @@ use der::Decode;
 use mosaic_ca_client::{CaError, IssueRequest, Issuer};
 use mosaic_oid::{FederationIdentity, OidRegistry};
 use mosaic_store::{
-    AuditOutcome, AuthorizationDecision, AuthorizedGrant, CertSerial, DecisionSource, EnrollmentToken,
-    NewAuditEntry, PeerCertificate, PeerState, Store, StoreError,
+    AuditOutcome, AuthorizationDecision, AuthorizedGrant, CertSerial, DecisionSource,
+    EnrollmentToken, NewAuditEntry, PeerCertificate, PeerState, Store, StoreError,
 };
 use serde_json::json;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
@@ -55,10 +55,22 @@ struct ApiInner {
 impl FederationApi {
     /// The API of a gateway named `gateway_name`, issuing through `issuer`, whose root is also the one
     /// client certificates are verified against.
-    pub(crate) fn new(store: Store, issuer: Arc<dyn Issuer>, gateway_name: String) -> Result<Self, String> {
-        let client_ca_root_pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, issuer.root_der())
-            .map_err(|e| format!("encoding the CA root as PEM: {e}"))?;
-        Ok(Self { inner: Arc::new(ApiInner { store, issuer, gateway_name, client_ca_root_pem }) })
+    pub(crate) fn new(
+        store: Store,
+        issuer: Arc<dyn Issuer>,
+        gateway_name: String,
+    ) -> Result<Self, String> {
+        let client_ca_root_pem =
+            der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, issuer.root_der())
+                .map_err(|e| format!("encoding the CA root as PEM: {e}"))?;
+        Ok(Self {
+            inner: Arc::new(ApiInner {
+                store,
+                issuer,
+                gateway_name,
+                client_ca_root_pem,
+            }),
+        })
     }
 
     /// The routes.
@@ -85,7 +97,14 @@ pub(crate) struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self { status, body: ErrorBody { error: code.to_owned(), message: message.into(), remediation: None } }
+        Self {
+            status,
+            body: ErrorBody {
+                error: code.to_owned(),
+                message: message.into(),
+                remediation: None,
+            },
+        }
     }
 
     fn remediation(mut self, text: impl Into<String>) -> Self {
@@ -95,8 +114,12 @@ impl ApiError {
 
     fn store(what: &str, error: &StoreError) -> Self {
         tracing::error!("{what}: {error}");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", format!("{what} failed"))
-            .remediation("retry later; the gateway's operator can see the cause in its log")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            format!("{what} failed"),
+        )
+        .remediation("retry later; the gateway's operator can see the cause in its log")
     }
 }
 
@@ -118,11 +141,20 @@ async fn audit(store: &Store, entry: NewAuditEntry) {
     }
 }
 
-async fn enroll(State(api): State<FederationApi>, body: Bytes) -> Result<(StatusCode, Json<EnrollmentResponse>), ApiError> {
+async fn enroll(
+    State(api): State<FederationApi>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<EnrollmentResponse>), ApiError> {
     let store = &api.inner.store;
     let request: EnrollmentRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("the body is not an enrollment request: {e}"))
-            .remediation("send {\"token\": \"<token from the enrollment URL>\", \"csr\": \"<PEM CSR>\"}")
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("the body is not an enrollment request: {e}"),
+        )
+        .remediation(
+            "send {\"token\": \"<token from the enrollment URL>\", \"csr\": \"<PEM CSR>\"}",
+        )
     })?;
 
     // 1. Claim the token: once, atomically, whoever races for it.
@@ -138,7 +170,8 @@ async fn enroll(State(api): State<FederationApi>, body: Bytes) -> Result<(Status
             };
             audit(
                 store,
-                NewAuditEntry::new("enrollment.claim", AuditOutcome::Denied).detail(json!({"reason": code})),
+                NewAuditEntry::new("enrollment.claim", AuditOutcome::Denied)
+                    .detail(json!({"reason": code})),
             )
             .await;
             let mut refusal = ApiError::new(status, code, error.to_string());
@@ -150,12 +183,24 @@ async fn enroll(State(api): State<FederationApi>, body: Bytes) -> Result<(Status
     };
     let grant = match store.get_grant(claimed.grant_id).await {
         Ok(Some(grant)) => grant,
-        Ok(None) => return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the token's grant vanished")),
+        Ok(None) => {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the token's grant vanished",
+            ));
+        }
         Err(error) => return Err(ApiError::store("reading the grant", &error)),
     };
     let peer = match store.get_peer(claimed.peer_id).await {
         Ok(Some(peer)) => peer,
-        Ok(None) => return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the token's peer vanished")),
+        Ok(None) => {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the token's peer vanished",
+            ));
+        }
         Err(error) => return Err(ApiError::store("reading the peer", &error)),
     };
     let failed = |detail: serde_json::Value| {
@@ -167,12 +212,20 @@ async fn enroll(State(api): State<FederationApi>, body: Bytes) -> Result<(Status
     };
 
     // 2. Issue through the tier's CA; it verifies chain, key, names and both OIDs before returning.
-    let issue = IssueRequest::new(grant.id.to_string(), grant.subject_user_id.to_string(), peer.common_name.clone())
-        .with_csr(request.csr.into_bytes());
+    let issue = IssueRequest::new(
+        grant.id.to_string(),
+        grant.subject_user_id.to_string(),
+        peer.common_name.clone(),
+    )
+    .with_csr(request.csr.into_bytes());
     let issued = match api.inner.issuer.issue(&issue).await {
         Ok(issued) => issued,
         Err(error) => {
-            audit(store, failed(json!({"ca_error": error.code(), "message": error.to_string()}))).await;
+            audit(
+                store,
+                failed(json!({"ca_error": error.code(), "message": error.to_string()})),
+            )
+            .await;
             return Err(ca_refusal(&error, &peer.common_name));
         }
     };
@@ -180,8 +233,17 @@ async fn enroll(State(api): State<FederationApi>, body: Bytes) -> Result<(Status
     // 3. The OIDs once more, here, against the grant the token was for: this gateway activates nothing
     //    on a certificate that does not name exactly this grant and subject.
     let carried = FederationIdentity::from_der(&issued.cert_der, &OidRegistry::DEVELOPMENT);
-    if carried.as_ref().ok() != Some(&FederationIdentity { grant_id: grant.id, subject_user_id: grant.subject_user_id }) {
-        audit(store, failed(json!({"reason": "issued certificate does not carry the grant's OIDs"}))).await;
+    if carried.as_ref().ok()
+        != Some(&FederationIdentity {
+            grant_id: grant.id,
+            subject_user_id: grant.subject_user_id,
+        })
+    {
+        audit(
+            store,
+            failed(json!({"reason": "issued certificate does not carry the grant's OIDs"})),
+        )
+        .await;
         return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             "ca_oid_mismatch",
@@ -191,21 +253,35 @@ async fn enroll(State(api): State<FederationApi>, body: Bytes) -> Result<(Status
     let serial = CertSerial::parse_hex(&issued.serial)
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "ca_bad_serial", e.to_string()))?;
     let not_after = OffsetDateTime::from(issued.not_after);
-    let certificate = PeerCertificate::new(format!("{}{}", issued.cert_pem, issued.chain_pem), serial.clone(), not_after);
+    let certificate = PeerCertificate::new(
+        format!("{}{}", issued.cert_pem, issued.chain_pem),
+        serial.clone(),
+        not_after,
+    );
 
     // 4. Activate the peer (or replace its certificate when it enrolls for another grant), then the grant.
     let previous_serial = peer.certificate.as_ref().map(|c| c.serial.to_string());
     let activated = match peer.state {
         PeerState::Pending => store.activate_peer(peer.id, &certificate).await,
-        PeerState::Active => store.renew_peer_certificate(peer.id, &certificate, None).await,
+        PeerState::Active => {
+            store
+                .renew_peer_certificate(peer.id, &certificate, None)
+                .await
+        }
         other => {
-            audit(store, failed(json!({"reason": "peer not enrollable", "peer_state": other.as_str()}))).await;
+            audit(
+                store,
+                failed(json!({"reason": "peer not enrollable", "peer_state": other.as_str()})),
+            )
+            .await;
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "peer_not_enrollable",
                 format!("peer {} is {other} and cannot enroll", peer.common_name),
             )
-            .remediation("the granting gateway's operator must create a grant for a new peer name"));
+            .remediation(
+                "the granting gateway's operator must create a grant for a new peer name",
+            ));
         }
     };
     if let Err(error) = activated {
@@ -216,8 +292,12 @@ async fn enroll(State(api): State<FederationApi>, body: Bytes) -> Result<(Status
         Ok(grant) => grant,
         Err(error @ (StoreError::InvalidTransition { .. } | StoreError::GrantExpired(_))) => {
             audit(store, failed(json!({"reason": error.to_string()}))).await;
-            return Err(ApiError::new(StatusCode::CONFLICT, "grant_not_pending", error.to_string())
-                .remediation("the grant was revoked or expired meanwhile; ask for a new grant"));
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "grant_not_pending",
+                error.to_string(),
+            )
+            .remediation("the grant was revoked or expired meanwhile; ask for a new grant"));
         }
         Err(error) => return Err(ApiError::store("activating the grant", &error)),
     };
@@ -279,10 +359,17 @@ pub(crate) struct AuthorizedRequest {
 impl FromRequestParts<FederationApi> for AuthorizedRequest {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, api: &FederationApi) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        api: &FederationApi,
+    ) -> Result<Self, Self::Rejection> {
         let store = &api.inner.store;
         let path = parts.uri.path().to_owned();
-        let Some(cert) = parts.extensions.get::<ClientCertificate>().and_then(|c| c.0.clone()) else {
+        let Some(cert) = parts
+            .extensions
+            .get::<ClientCertificate>()
+            .and_then(|c| c.0.clone())
+        else {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "client_certificate_required",
@@ -292,8 +379,11 @@ impl FromRequestParts<FederationApi> for AuthorizedRequest {
         };
         let serial = x509_cert::Certificate::from_der(cert.as_ref())
             .ok()
-            .and_then(|c| CertSerial::from_be_bytes(c.tbs_certificate().serial_number().as_bytes()).ok());
-        let identity = match FederationIdentity::from_der(cert.as_ref(), &OidRegistry::DEVELOPMENT) {
+            .and_then(|c| {
+                CertSerial::from_be_bytes(c.tbs_certificate().serial_number().as_bytes()).ok()
+            });
+        let identity = match FederationIdentity::from_der(cert.as_ref(), &OidRegistry::DEVELOPMENT)
+        {
             Ok(identity) => identity,
             Err(error) => {
                 audit(
@@ -315,7 +405,11 @@ impl FromRequestParts<FederationApi> for AuthorizedRequest {
             }
         };
         let Some(serial) = serial else {
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "certificate_malformed", "the client certificate has no usable serial"));
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "certificate_malformed",
+                "the client certificate has no usable serial",
+            ));
         };
         let authorization = match store.authorize(&identity, &serial).await {
             Ok(authorization) => authorization,
@@ -328,13 +422,24 @@ impl FromRequestParts<FederationApi> for AuthorizedRequest {
             AuthorizationDecision::Allow(grant) => {
                 audit(
                     store,
-                    entry.peer(grant.peer_id).detail(json!({"certificate_serial": serial.as_str(), "path": path})),
+                    entry
+                        .peer(grant.peer_id)
+                        .detail(json!({"certificate_serial": serial.as_str(), "path": path})),
                 )
                 .await;
-                Ok(Self { grant, serial, source: authorization.source })
+                Ok(Self {
+                    grant,
+                    serial,
+                    source: authorization.source,
+                })
             }
             AuthorizationDecision::Deny(reason) => {
-                let presenting_peer = store.get_peer_by_serial(&serial).await.ok().flatten().map(|p| p.id);
+                let presenting_peer = store
+                    .get_peer_by_serial(&serial)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|p| p.id);
                 let mut entry = entry;
                 entry.outcome = AuditOutcome::Denied;
                 if let Some(peer) = presenting_peer {
@@ -348,17 +453,35 @@ impl FromRequestParts<FederationApi> for AuthorizedRequest {
                 Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     reason.code(),
-                    format!("the certificate's grant does not allow this request ({})", reason.code()),
+                    format!(
+                        "the certificate's grant does not allow this request ({})",
+                        reason.code()
+                    ),
                 )
-                .remediation("ask the granting gateway's operator for a new grant and enrollment URL"))
+                .remediation(
+                    "ask the granting gateway's operator for a new grant and enrollment URL",
+                ))
             }
-            _ => Err(ApiError::new(StatusCode::FORBIDDEN, "denied", "the request is not authorized")),
+            _ => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "denied",
+                "the request is not authorized",
+            )),
         }
     }
 }
 
-async fn whoami(State(api): State<FederationApi>, authorized: AuthorizedRequest) -> Json<serde_json::Value> {
-    let peer = api.inner.store.get_peer(authorized.grant.peer_id).await.ok().flatten();
+async fn whoami(
+    State(api): State<FederationApi>,
+    authorized: AuthorizedRequest,
+) -> Json<serde_json::Value> {
+    let peer = api
+        .inner
+        .store
+        .get_peer(authorized.grant.peer_id)
+        .await
+        .ok()
+        .flatten();
     Json(json!({
         "gateway": api.inner.gateway_name,
         "grant_id": authorized.grant.grant_id.to_string(),

@@ -12,7 +12,9 @@ use std::{
 };
 
 use mosaic_oid::{GrantId, SubjectUserId};
-use mosaic_store::{AuditQuery, Grant, GrantFilter, GrantStatus, MAX_ENROLLMENT_TOKEN_TTL, Peer, Store};
+use mosaic_store::{
+    AuditQuery, Grant, GrantFilter, GrantStatus, MAX_ENROLLMENT_TOKEN_TTL, Peer, Store,
+};
 use serde_json::json;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
@@ -143,8 +145,14 @@ pub(crate) enum PeerCommand {
 }
 
 /// Runs a federation command's future on a runtime, printing its error with code and remediation.
-pub(crate) fn run_async(name: &str, future: impl Future<Output = Result<(), FederationError>>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+pub(crate) fn run_async(
+    name: &str,
+    future: impl Future<Output = Result<(), FederationError>>,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("{name}: cannot start the async runtime: {e}");
@@ -156,7 +164,11 @@ pub(crate) fn run_async(name: &str, future: impl Future<Output = Result<(), Fede
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             report_error(name, &error);
-            ExitCode::from(if error.is_usage() { crate::EXIT_USAGE } else { crate::EXIT_FAILURE })
+            ExitCode::from(if error.is_usage() {
+                crate::EXIT_USAGE
+            } else {
+                crate::EXIT_FAILURE
+            })
         }
     }
 }
@@ -172,8 +184,13 @@ pub(crate) fn report_error(name: &str, error: &FederationError) {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,mosaic=info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .try_init();
 }
 
 async fn open(config_path: Option<&Path>, common: &CommonArgs) -> Result<Gateway, FederationError> {
@@ -190,8 +207,15 @@ fn grant_id(text: &str) -> Result<GrantId, FederationError> {
     grant_ops::parse_uuid(text, "grant id").map(GrantId::from)
 }
 
-async fn peer_names(store: &Store) -> Result<std::collections::HashMap<mosaic_store::PeerId, String>, FederationError> {
-    Ok(store.list_peers().await?.into_iter().map(|p| (p.id, p.common_name)).collect())
+async fn peer_names(
+    store: &Store,
+) -> Result<std::collections::HashMap<mosaic_store::PeerId, String>, FederationError> {
+    Ok(store
+        .list_peers()
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.common_name))
+        .collect())
 }
 
 fn grant_json(grant: &Grant, peer: Option<&str>) -> serde_json::Value {
@@ -223,7 +247,10 @@ fn peer_json(peer: &Peer) -> serde_json::Value {
 }
 
 fn print_json(value: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }
 
 pub(crate) fn run(config_path: Option<&Path>, command: &FederationCommand) -> ExitCode {
@@ -249,30 +276,57 @@ pub(crate) fn run(config_path: Option<&Path>, command: &FederationCommand) -> Ex
     }
 }
 
-async fn run_grant(config_path: Option<&Path>, command: &GrantCommand) -> Result<(), FederationError> {
+async fn run_grant(
+    config_path: Option<&Path>,
+    command: &GrantCommand,
+) -> Result<(), FederationError> {
     match command {
-        GrantCommand::Create { user, peer, scope, peer_url, expires_in, common } => {
+        GrantCommand::Create {
+            user,
+            peer,
+            scope,
+            peer_url,
+            expires_in,
+            common,
+        } => {
             let subject = SubjectUserId::from(grant_ops::parse_uuid(user, "user")?);
             let scope = grant_ops::read_scope_file(scope)?;
             let expires_at = expires_in.map(|s| OffsetDateTime::now_utc() + Duration::from_secs(s));
             let gateway = open(config_path, common).await?;
-            let (grant, peer) =
-                grant_ops::create_grant(&gateway.store, subject, peer, peer_url.as_deref(), scope, expires_at).await?;
+            let (grant, peer) = grant_ops::create_grant(
+                &gateway.store,
+                subject,
+                peer,
+                peer_url.as_deref(),
+                scope,
+                expires_at,
+            )
+            .await?;
             if common.json {
                 print_json(&grant_json(&grant, Some(&peer.common_name)));
             } else {
-                println!("grant {} created: pending, for peer {} acting for user {}", grant.id, peer.common_name, grant.subject_user_id);
+                println!(
+                    "grant {} created: pending, for peer {} acting for user {}",
+                    grant.id, peer.common_name, grant.subject_user_id
+                );
                 println!("next: mosaic federation grant token {}", grant.id);
             }
             gateway.close().await;
         }
-        GrantCommand::List { peer, status, common } => {
+        GrantCommand::List {
+            peer,
+            status,
+            common,
+        } => {
             let gateway = open(config_path, common).await?;
             let names = peer_names(&gateway.store).await?;
             let mut filter = GrantFilter::all();
             if let Some(name) = peer {
                 let Some(peer) = gateway.store.get_peer_by_name(name).await? else {
-                    return Err(FederationError::usage(format!("no peer named {name:?}"), "list peers with `mosaic federation peer list`"));
+                    return Err(FederationError::usage(
+                        format!("no peer named {name:?}"),
+                        "list peers with `mosaic federation peer list`",
+                    ));
                 };
                 filter = filter.peer(peer.id);
             }
@@ -281,7 +335,10 @@ async fn run_grant(config_path: Option<&Path>, command: &GrantCommand) -> Result
             }
             let grants = gateway.store.list_grants(filter).await?;
             if common.json {
-                let list: Vec<_> = grants.iter().map(|g| grant_json(g, names.get(&g.peer_id).map(String::as_str))).collect();
+                let list: Vec<_> = grants
+                    .iter()
+                    .map(|g| grant_json(g, names.get(&g.peer_id).map(String::as_str)))
+                    .collect();
                 print_json(&json!({ "grants": list }));
             } else if grants.is_empty() {
                 println!("no grants");
@@ -304,18 +361,30 @@ async fn run_grant(config_path: Option<&Path>, command: &GrantCommand) -> Result
             let gateway = open(config_path, common).await?;
             let grant = grant_ops::grant_by_id(&gateway.store, id).await?;
             let peer = gateway.store.get_peer(grant.peer_id).await?;
-            let audit = gateway.store.list_audit(AuditQuery::newest(20).grant(id)).await?;
+            let audit = gateway
+                .store
+                .list_audit(AuditQuery::newest(20).grant(id))
+                .await?;
             if common.json {
                 let mut value = grant_json(&grant, peer.as_ref().map(|p| p.common_name.as_str()));
                 if let Some(object) = value.as_object_mut() {
-                    object.insert("peer_detail".into(), peer.as_ref().map(peer_json).unwrap_or_default());
-                    object.insert("audit".into(), serde_json::to_value(&audit).unwrap_or_default());
+                    object.insert(
+                        "peer_detail".into(),
+                        peer.as_ref().map(peer_json).unwrap_or_default(),
+                    );
+                    object.insert(
+                        "audit".into(),
+                        serde_json::to_value(&audit).unwrap_or_default(),
+                    );
                 }
                 print_json(&value);
             } else {
                 println!("grant    {}", grant.id);
                 println!("status   {}", grant.status);
-                println!("peer     {}", peer.as_ref().map(|p| p.common_name.as_str()).unwrap_or("?"));
+                println!(
+                    "peer     {}",
+                    peer.as_ref().map(|p| p.common_name.as_str()).unwrap_or("?")
+                );
                 println!("user     {}", grant.subject_user_id);
                 println!("scope    {}", grant.scope);
                 println!("created  {}", rfc3339(grant.created_at));
@@ -323,25 +392,45 @@ async fn run_grant(config_path: Option<&Path>, command: &GrantCommand) -> Result
                     println!("active   since {}", rfc3339(at));
                 }
                 if let Some(at) = grant.revoked_at {
-                    println!("revoked  {} ({})", rfc3339(at), grant.revoked_reason.as_deref().unwrap_or(""));
+                    println!(
+                        "revoked  {} ({})",
+                        rfc3339(at),
+                        grant.revoked_reason.as_deref().unwrap_or("")
+                    );
                 }
                 if let Some(at) = grant.expires_at {
                     println!("expires  {}", rfc3339(at));
                 }
                 if let Some(cert) = peer.as_ref().and_then(|p| p.certificate.as_ref()) {
-                    println!("peer certificate serial {} valid until {}", cert.serial, rfc3339(cert.not_after));
+                    println!(
+                        "peer certificate serial {} valid until {}",
+                        cert.serial,
+                        rfc3339(cert.not_after)
+                    );
                 }
                 println!("audit (newest first):");
                 for entry in &audit {
-                    println!("  {}  {:<20} {:<9} {}", rfc3339(entry.created_at), entry.action, entry.outcome.as_str(), entry.detail);
+                    println!(
+                        "  {}  {:<20} {:<9} {}",
+                        rfc3339(entry.created_at),
+                        entry.action,
+                        entry.outcome.as_str(),
+                        entry.detail
+                    );
                 }
             }
             gateway.close().await;
         }
-        GrantCommand::Revoke { grant, reason, common } => {
+        GrantCommand::Revoke {
+            grant,
+            reason,
+            common,
+        } => {
             let id = grant_id(grant)?;
             let gateway = open(config_path, common).await?;
-            if gateway.has_shared_cache() && !gateway.wait_for_shared_cache(Duration::from_secs(5)).await {
+            if gateway.has_shared_cache()
+                && !gateway.wait_for_shared_cache(Duration::from_secs(5)).await
+            {
                 eprintln!(
                     "warning: Valkey is not reachable, so the serving gateways cannot be told at once: any of them that \
                      cached an allow for this grant keeps allowing it for up to the decision TTL (30 s by default)"
@@ -351,17 +440,26 @@ async fn run_grant(config_path: Option<&Path>, command: &GrantCommand) -> Result
             if common.json {
                 print_json(&grant_json(&grant, None));
             } else {
-                println!("grant {} revoked: requests with its certificate are refused from now on", grant.id);
+                println!(
+                    "grant {} revoked: requests with its certificate are refused from now on",
+                    grant.id
+                );
             }
             gateway.close().await;
         }
-        GrantCommand::Token { grant, ttl, public_url, common } => {
+        GrantCommand::Token {
+            grant,
+            ttl,
+            public_url,
+            common,
+        } => {
             let id = grant_id(grant)?;
             let ttl = Duration::from_secs(*ttl).min(MAX_ENROLLMENT_TOKEN_TTL);
             let gateway = open(config_path, common).await?;
             let base = grant_ops::public_url(public_url.as_deref(), &gateway.settings.data_dir)?;
             let server_root = gateway.server_ca()?.fingerprint();
-            let (url, expires_at) = grant_ops::enrollment_url(&gateway.store, id, ttl, &base, server_root).await?;
+            let (url, expires_at) =
+                grant_ops::enrollment_url(&gateway.store, id, ttl, &base, server_root).await?;
             if common.json {
                 print_json(&json!({
                     "enrollment_url": url.to_url_string(),
@@ -385,7 +483,10 @@ async fn run_grant(config_path: Option<&Path>, command: &GrantCommand) -> Result
     Ok(())
 }
 
-async fn run_peer(config_path: Option<&Path>, command: &PeerCommand) -> Result<(), FederationError> {
+async fn run_peer(
+    config_path: Option<&Path>,
+    command: &PeerCommand,
+) -> Result<(), FederationError> {
     match command {
         PeerCommand::Enroll { url, name, common } => {
             let url = EnrollmentUrl::parse(url)?;
@@ -396,7 +497,12 @@ async fn run_peer(config_path: Option<&Path>, command: &PeerCommand) -> Result<(
             } else {
                 println!(
                     "enrolled with {} as {}: grant {} for user {}, certificate serial {} valid until {}",
-                    enrolled.peer, url.peer_name, enrolled.grant_id, enrolled.subject_user_id, enrolled.serial, enrolled.not_after
+                    enrolled.peer,
+                    url.peer_name,
+                    enrolled.grant_id,
+                    enrolled.subject_user_id,
+                    enrolled.serial,
+                    enrolled.not_after
                 );
                 println!("next: mosaic federation peer call {} whoami", enrolled.peer);
             }
@@ -411,20 +517,31 @@ async fn run_peer(config_path: Option<&Path>, command: &PeerCommand) -> Result<(
                 println!("no peers");
             } else {
                 for p in &peers {
-                    let role = if p.client_key.is_some() { "we enrolled with it" } else { "it enrolls with us" };
+                    let role = if p.client_key.is_some() {
+                        "we enrolled with it"
+                    } else {
+                        "it enrolls with us"
+                    };
                     println!(
                         "{:<24} {:<9} {:<45} {}  serial {}",
                         p.common_name,
                         p.state.as_str(),
                         p.endpoint_url.split('#').next().unwrap_or_default(),
                         role,
-                        p.certificate.as_ref().map(|c| c.serial.to_string()).unwrap_or_else(|| "-".to_owned())
+                        p.certificate
+                            .as_ref()
+                            .map(|c| c.serial.to_string())
+                            .unwrap_or_else(|| "-".to_owned())
                     );
                 }
             }
             gateway.close().await;
         }
-        PeerCommand::Call { peer, endpoint: _, common } => {
+        PeerCommand::Call {
+            peer,
+            endpoint: _,
+            common,
+        } => {
             let gateway = open(config_path, common).await?;
             let answer = peer_client::call(&gateway.store, peer, WHOAMI_PATH).await;
             gateway.close().await;
@@ -433,10 +550,29 @@ async fn run_peer(config_path: Option<&Path>, command: &PeerCommand) -> Result<(
                 print_json(&json!({ "status": answer.status, "body": answer.body }));
             }
             if answer.status != 200 {
-                let code = answer.body.get("error").and_then(|v| v.as_str()).unwrap_or("unexpected").to_owned();
-                let message = answer.body.get("message").and_then(|v| v.as_str()).unwrap_or("").to_owned();
-                let remediation = answer.body.get("remediation").and_then(|v| v.as_str()).map(str::to_owned);
-                return Err(FederationError::PeerRefused { status: answer.status, code, message, remediation });
+                let code = answer
+                    .body
+                    .get("error")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("unexpected")
+                    .to_owned();
+                let message = answer
+                    .body
+                    .get("message")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_owned();
+                let remediation = answer
+                    .body
+                    .get("remediation")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned);
+                return Err(FederationError::PeerRefused {
+                    status: answer.status,
+                    code,
+                    message,
+                    remediation,
+                });
             }
         }
     }

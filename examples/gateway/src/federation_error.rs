@@ -80,7 +80,10 @@ pub(crate) enum FederationError {
 impl FederationError {
     /// A usage error with its remediation.
     pub(crate) fn usage(message: impl Into<String>, remediation: impl Into<String>) -> Self {
-        Self::Usage { message: message.into(), remediation: remediation.into() }
+        Self::Usage {
+            message: message.into(),
+            remediation: remediation.into(),
+        }
     }
 
     /// A stable machine-readable name.
@@ -130,6 +133,9 @@ impl FederationError {
 
     /// Whether this is the operator's input or configuration (exit 2) rather than a failure (exit 1).
     pub(crate) fn is_usage(&self) -> bool {
-        matches!(self, Self::Config(_) | Self::Usage { .. } | Self::Secret { .. })
+        matches!(
+            self,
+            Self::Config(_) | Self::Usage { .. } | Self::Secret { .. }
+        )
     }
 }

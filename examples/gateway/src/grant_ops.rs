@@ -40,21 +40,34 @@ pub(crate) fn parse_scope(text: &str, origin: &str) -> Result<serde_json::Value,
     let remediation = "a scope file holds one JSON object, e.g. {\"resources\": [\"calendar\"], \"actions\": [\"read\"]}";
     if text.len() > MAX_SCOPE_BYTES {
         return Err(FederationError::usage(
-            format!("the scope {origin} has {} bytes; at most {MAX_SCOPE_BYTES} are accepted", text.len()),
+            format!(
+                "the scope {origin} has {} bytes; at most {MAX_SCOPE_BYTES} are accepted",
+                text.len()
+            ),
             remediation,
         ));
     }
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         FederationError::usage(
-            format!("the scope {origin} is not JSON: line {}, column {}: {e}", e.line(), e.column()),
+            format!(
+                "the scope {origin} is not JSON: line {}, column {}: {e}",
+                e.line(),
+                e.column()
+            ),
             remediation,
         )
     })?;
     let Some(object) = value.as_object() else {
-        return Err(FederationError::usage(format!("the scope {origin} is JSON, but not an object"), remediation));
+        return Err(FederationError::usage(
+            format!("the scope {origin} is JSON, but not an object"),
+            remediation,
+        ));
     };
     if object.keys().any(|key| key.trim().is_empty()) {
-        return Err(FederationError::usage(format!("the scope {origin} has an empty key"), remediation));
+        return Err(FederationError::usage(
+            format!("the scope {origin} has an empty key"),
+            remediation,
+        ));
     }
     Ok(value)
 }
@@ -94,7 +107,9 @@ pub(crate) async fn create_grant(
                     "pass --peer-url https://HOST[:PORT]/",
                 ));
             }
-            store.insert_peer(&NewPeer::new(peer_name, peer_name, url)).await?
+            store
+                .insert_peer(&NewPeer::new(peer_name, peer_name, url))
+                .await?
         }
     };
     let mut new = NewGrant::new(subject, peer.id, scope);
@@ -108,7 +123,10 @@ pub(crate) async fn create_grant(
 /// A grant by id, or a usage error naming it.
 pub(crate) async fn grant_by_id(store: &Store, id: GrantId) -> Result<Grant, FederationError> {
     store.get_grant(id).await?.ok_or_else(|| {
-        FederationError::usage(format!("no grant {id}"), "list grants with `mosaic federation grant list`")
+        FederationError::usage(
+            format!("no grant {id}"),
+            "list grants with `mosaic federation grant list`",
+        )
     })
 }
 
@@ -117,16 +135,32 @@ pub(crate) async fn grant_by_id(store: &Store, id: GrantId) -> Result<Grant, Fed
 pub(crate) fn public_url(explicit: Option<&str>, data_dir: &Path) -> Result<Url, FederationError> {
     let remediation = "pass --public-url https://HOST:PORT (the address peers reach `mosaic gateway serve` at), set \
                        MOSAIC_PUBLIC_URL, or start `mosaic gateway serve` with this data directory first";
-    let text = match explicit.map(str::to_owned).or_else(|| std::env::var(PUBLIC_URL_VAR).ok().filter(|v| !v.is_empty())) {
+    let text = match explicit
+        .map(str::to_owned)
+        .or_else(|| std::env::var(PUBLIC_URL_VAR).ok().filter(|v| !v.is_empty()))
+    {
         Some(text) => text,
         None => match std::fs::read_to_string(data_dir.join(SERVER_URL_FILE)) {
             Ok(text) => text.trim().to_owned(),
-            Err(_) => return Err(FederationError::usage("this gateway's public URL is unknown", remediation)),
+            Err(_) => {
+                return Err(FederationError::usage(
+                    "this gateway's public URL is unknown",
+                    remediation,
+                ));
+            }
         },
     };
-    let url = Url::parse(&text).map_err(|e| FederationError::usage(format!("the public URL {text:?} is not a URL: {e}"), remediation))?;
+    let url = Url::parse(&text).map_err(|e| {
+        FederationError::usage(
+            format!("the public URL {text:?} is not a URL: {e}"),
+            remediation,
+        )
+    })?;
     if url.scheme() != "https" || url.host_str().is_none() {
-        return Err(FederationError::usage(format!("the public URL {text:?} must be https://HOST[:PORT]"), remediation));
+        return Err(FederationError::usage(
+            format!("the public URL {text:?} must be https://HOST[:PORT]"),
+            remediation,
+        ));
     }
     Ok(url)
 }
@@ -141,13 +175,20 @@ pub(crate) async fn enrollment_url(
 ) -> Result<(EnrollmentUrl, OffsetDateTime), FederationError> {
     let grant = grant_by_id(store, grant_id).await?;
     let Some(peer) = store.get_peer(grant.peer_id).await? else {
-        return Err(FederationError::Internal(format!("grant {grant_id} names a peer that does not exist")));
+        return Err(FederationError::Internal(format!(
+            "grant {grant_id} names a peer that does not exist"
+        )));
     };
     let issued = store.create_enrollment_token(grant_id, ttl).await?;
     let mut base = base.clone();
     base.set_path("/");
     Ok((
-        EnrollmentUrl { base, token: issued.token, peer_name: peer.common_name, server_root },
+        EnrollmentUrl {
+            base,
+            token: issued.token,
+            peer_name: peer.common_name,
+            server_root,
+        },
         issued.expires_at,
     ))
 }
@@ -160,8 +201,13 @@ pub(crate) fn server_url_file(data_dir: &Path) -> std::path::PathBuf {
 /// Records the URL a server of this data directory serves at.
 pub(crate) fn announce_server_url(data_dir: &Path, url: &Url) -> Result<(), FederationError> {
     let path = server_url_file(data_dir);
-    data_dir::write_private(&path, format!("{url}\n").as_bytes())
-        .map_err(|source| FederationError::Io { action: "writing", path, source })
+    data_dir::write_private(&path, format!("{url}\n").as_bytes()).map_err(|source| {
+        FederationError::Io {
+            action: "writing",
+            path,
+            source,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -175,10 +221,25 @@ mod tests {
         let err = parse_scope("{\n  \"a\": [1,\n}", "file s.json").unwrap_err();
         assert!(err.to_string().contains("line 3"), "{err}");
         assert!(err.is_usage());
-        assert!(parse_scope("[1, 2]", "x").unwrap_err().to_string().contains("not an object"));
-        assert!(parse_scope(r#"{"": 1}"#, "x").unwrap_err().to_string().contains("empty key"));
+        assert!(
+            parse_scope("[1, 2]", "x")
+                .unwrap_err()
+                .to_string()
+                .contains("not an object")
+        );
+        assert!(
+            parse_scope(r#"{"": 1}"#, "x")
+                .unwrap_err()
+                .to_string()
+                .contains("empty key")
+        );
         let big = format!("{{\"k\": \"{}\"}}", "a".repeat(MAX_SCOPE_BYTES));
-        assert!(parse_scope(&big, "x").unwrap_err().to_string().contains("at most"));
+        assert!(
+            parse_scope(&big, "x")
+                .unwrap_err()
+                .to_string()
+                .contains("at most")
+        );
     }
 
     #[test]

@@ -30,7 +30,9 @@ use x509_cert::{
 use zeroize::Zeroizing;
 
 use crate::{
-    enrollment::{EnrollmentRequest, EnrollmentResponse, EnrollmentUrl, ErrorBody, check_peer_name},
+    enrollment::{
+        EnrollmentRequest, EnrollmentResponse, EnrollmentUrl, ErrorBody, check_peer_name,
+    },
     federation_error::FederationError,
     tls::{self, RootFingerprint},
 };
@@ -44,18 +46,33 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Hand-written on `x509_cert::request::RequestBuilder` because mosaic-ca-client keeps its CSR
 /// generator private; it belongs there (`mosaic_ca_client::generate_csr`) once it is public.
 fn new_key_and_csr(name: &str) -> Result<(Zeroizing<String>, String, Vec<u8>), FederationError> {
-    let internal = |what: &str, e: &dyn std::fmt::Display| FederationError::Internal(format!("{what}: {e}"));
-    let key = SigningKey::try_generate_from_rng(&mut getrandom::SysRng).map_err(|e| internal("generating a key", &e))?;
-    let subject = Name::from_str(&format!("CN={name}")).map_err(|e| internal("the CSR subject", &e))?;
+    let internal =
+        |what: &str, e: &dyn std::fmt::Display| FederationError::Internal(format!("{what}: {e}"));
+    let key = SigningKey::try_generate_from_rng(&mut getrandom::SysRng)
+        .map_err(|e| internal("generating a key", &e))?;
+    let subject =
+        Name::from_str(&format!("CN={name}")).map_err(|e| internal("the CSR subject", &e))?;
     let mut builder = RequestBuilder::new(subject).map_err(|e| internal("starting the CSR", &e))?;
     let san = SubjectAltName(vec![GeneralName::DnsName(
         Ia5String::new(name).map_err(|e| internal("the CSR's SAN", &e))?,
     )]);
-    builder.add_extension(&san).map_err(|e| internal("the CSR's SAN", &e))?;
-    let csr = builder.build::<_, DerSignature>(&key).map_err(|e| internal("signing the CSR", &e))?;
-    let csr_pem = csr.to_pem(LineEnding::LF).map_err(|e| internal("encoding the CSR", &e))?;
-    let spki = csr.info.public_key.to_der().map_err(|e| internal("encoding the public key", &e))?;
-    let key_pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| internal("encoding the key", &e))?;
+    builder
+        .add_extension(&san)
+        .map_err(|e| internal("the CSR's SAN", &e))?;
+    let csr = builder
+        .build::<_, DerSignature>(&key)
+        .map_err(|e| internal("signing the CSR", &e))?;
+    let csr_pem = csr
+        .to_pem(LineEnding::LF)
+        .map_err(|e| internal("encoding the CSR", &e))?;
+    let spki = csr
+        .info
+        .public_key
+        .to_der()
+        .map_err(|e| internal("encoding the public key", &e))?;
+    let key_pem = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| internal("encoding the key", &e))?;
     Ok((Zeroizing::new(key_pem.as_str().to_owned()), csr_pem, spki))
 }
 
@@ -78,7 +95,13 @@ pub(crate) struct Enrolled {
     pub(crate) not_after: String,
 }
 
-fn http_client(pin: RootFingerprint, identity: Option<(Vec<rustls_pki_types::CertificateDer<'static>>, rustls_pki_types::PrivateKeyDer<'static>)>) -> Result<reqwest::Client, FederationError> {
+fn http_client(
+    pin: RootFingerprint,
+    identity: Option<(
+        Vec<rustls_pki_types::CertificateDer<'static>>,
+        rustls_pki_types::PrivateKeyDer<'static>,
+    )>,
+) -> Result<reqwest::Client, FederationError> {
     let config = tls::client_config(pin, identity)?;
     reqwest::Client::builder()
         .tls_backend_preconfigured(config)
@@ -95,7 +118,10 @@ fn unreachable(url: &Url, error: &reqwest::Error) -> FederationError {
         reason = format!("{reason}: {cause}");
         source = cause.source();
     }
-    FederationError::PeerUnreachable { url: url.to_string(), reason }
+    FederationError::PeerUnreachable {
+        url: url.to_string(),
+        reason,
+    }
 }
 
 /// Reads an error answer.
@@ -119,7 +145,11 @@ async fn refusal(response: reqwest::Response) -> FederationError {
 
 /// Enrolls with the gateway of `url`, verifies what it returns, and stores it as peer `local_name`
 /// (default: the name the granting gateway gives itself).
-pub(crate) async fn enroll(store: &Store, url: &EnrollmentUrl, local_name: Option<&str>) -> Result<Enrolled, FederationError> {
+pub(crate) async fn enroll(
+    store: &Store,
+    url: &EnrollmentUrl,
+    local_name: Option<&str>,
+) -> Result<Enrolled, FederationError> {
     check_peer_name(&url.peer_name)?;
     if let Some(name) = local_name {
         check_peer_name(name)?;
@@ -129,23 +159,32 @@ pub(crate) async fn enroll(store: &Store, url: &EnrollmentUrl, local_name: Optio
     let endpoint = url.endpoint();
     let response = client
         .post(endpoint.clone())
-        .json(&EnrollmentRequest { token: url.token.expose().to_owned(), csr: csr_pem })
+        .json(&EnrollmentRequest {
+            token: url.token.expose().to_owned(),
+            csr: csr_pem,
+        })
         .send()
         .await
         .map_err(|e| unreachable(&endpoint, &e))?;
     if response.status() != reqwest::StatusCode::CREATED {
         return Err(refusal(response).await);
     }
-    let answer: EnrollmentResponse = response
-        .json()
-        .await
-        .map_err(|e| FederationError::EnrolledCertificate(format!("the answer is not an enrollment response: {e}")))?;
+    let answer: EnrollmentResponse = response.json().await.map_err(|e| {
+        FederationError::EnrolledCertificate(format!(
+            "the answer is not an enrollment response: {e}"
+        ))
+    })?;
     let verified = verify_enrolled(&answer, &csr_spki, &url.peer_name)?;
 
-    let name = local_name.map(str::to_owned).unwrap_or_else(|| answer.gateway.clone());
+    let name = local_name
+        .map(str::to_owned)
+        .unwrap_or_else(|| answer.gateway.clone());
     check_peer_name(&name).map_err(|_| {
         FederationError::usage(
-            format!("the granting gateway calls itself {:?}, which is not a usable local peer name", answer.gateway),
+            format!(
+                "the granting gateway calls itself {:?}, which is not a usable local peer name",
+                answer.gateway
+            ),
             "pass --name NAME (1 to 64 characters of a-z, 0-9, '-' and '.')",
         )
     })?;
@@ -179,49 +218,76 @@ struct VerifiedCertificate {
 /// Checks the certificate the granting gateway returned before storing anything: it chains to the
 /// client CA root the gateway named (for client authentication, valid now), its key is ours, its CN is
 /// the name we asked for, and it carries both federation OIDs with the grant and subject announced.
-fn verify_enrolled(answer: &EnrollmentResponse, csr_spki: &[u8], name: &str) -> Result<VerifiedCertificate, FederationError> {
+fn verify_enrolled(
+    answer: &EnrollmentResponse,
+    csr_spki: &[u8],
+    name: &str,
+) -> Result<VerifiedCertificate, FederationError> {
     let bad = |reason: String| FederationError::EnrolledCertificate(reason);
-    let leaf = tls::certificates_from_pem(answer.certificate.as_bytes(), "the returned certificate")?
-        .into_iter()
-        .next()
-        .ok_or_else(|| bad("no certificate".to_owned()))?;
+    let leaf =
+        tls::certificates_from_pem(answer.certificate.as_bytes(), "the returned certificate")?
+            .into_iter()
+            .next()
+            .ok_or_else(|| bad("no certificate".to_owned()))?;
     let intermediates = if answer.chain.trim().is_empty() {
         Vec::new()
     } else {
         tls::certificates_from_pem(answer.chain.as_bytes(), "the returned chain")?
     };
-    let roots = tls::certificates_from_pem(answer.client_ca_root.as_bytes(), "the returned CA root")?;
+    let roots =
+        tls::certificates_from_pem(answer.client_ca_root.as_bytes(), "the returned CA root")?;
     let mut store = rustls::RootCertStore::empty();
     for root in roots {
-        store.add(root).map_err(|e| bad(format!("the CA root is unusable: {e}")))?;
+        store
+            .add(root)
+            .map_err(|e| bad(format!("the CA root is unusable: {e}")))?;
     }
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(store), tls::provider())
         .build()
         .map_err(|e| bad(format!("the CA root is unusable: {e}")))?;
     verifier
         .verify_client_cert(&leaf, &intermediates, UnixTime::now())
-        .map_err(|e| bad(format!("it does not verify as a client certificate under the CA root: {e}")))?;
+        .map_err(|e| {
+            bad(format!(
+                "it does not verify as a client certificate under the CA root: {e}"
+            ))
+        })?;
 
-    let cert = Certificate::from_der(leaf.as_ref()).map_err(|e| bad(format!("it does not parse: {e}")))?;
+    let cert =
+        Certificate::from_der(leaf.as_ref()).map_err(|e| bad(format!("it does not parse: {e}")))?;
     let tbs = cert.tbs_certificate();
-    let spki = tbs.subject_public_key_info().to_der().map_err(|e| bad(format!("its key does not encode: {e}")))?;
+    let spki = tbs
+        .subject_public_key_info()
+        .to_der()
+        .map_err(|e| bad(format!("its key does not encode: {e}")))?;
     if spki != csr_spki {
-        return Err(bad("it is for another key than the one we generated".to_owned()));
+        return Err(bad(
+            "it is for another key than the one we generated".to_owned()
+        ));
     }
     if tbs.subject().to_string() != format!("CN={name}") {
-        return Err(bad(format!("it names {} instead of CN={name}", tbs.subject())));
+        return Err(bad(format!(
+            "it names {} instead of CN={name}",
+            tbs.subject()
+        )));
     }
     let identity = FederationIdentity::from_der(leaf.as_ref(), &OidRegistry::DEVELOPMENT)
         .map_err(|e| bad(format!("its federation OIDs are unusable: {e}")))?;
-    if identity.grant_id.to_string() != answer.grant_id || identity.subject_user_id.to_string() != answer.subject_user_id {
+    if identity.grant_id.to_string() != answer.grant_id
+        || identity.subject_user_id.to_string() != answer.subject_user_id
+    {
         return Err(bad(format!(
             "it carries grant {} and subject {}, but the gateway announced grant {} and subject {}",
             identity.grant_id, identity.subject_user_id, answer.grant_id, answer.subject_user_id
         )));
     }
-    let serial = CertSerial::from_be_bytes(tbs.serial_number().as_bytes()).map_err(|e| bad(e.to_string()))?;
+    let serial = CertSerial::from_be_bytes(tbs.serial_number().as_bytes())
+        .map_err(|e| bad(e.to_string()))?;
     if CertSerial::parse_hex(&answer.serial).ok().as_ref() != Some(&serial) {
-        return Err(bad(format!("its serial is {serial}, but the gateway announced {}", answer.serial)));
+        return Err(bad(format!(
+            "its serial is {serial}, but the gateway announced {}",
+            answer.serial
+        )));
     }
     let not_after = OffsetDateTime::from(tbs.validity().not_after.to_system_time());
     Ok(VerifiedCertificate { serial, not_after })
@@ -231,7 +297,10 @@ fn verify_enrolled(answer: &EnrollmentResponse, csr_spki: &[u8], name: &str) -> 
 fn peer_endpoint(peer: &Peer) -> Result<(Url, RootFingerprint), FederationError> {
     let broken = |what: &str| {
         FederationError::usage(
-            format!("peer {} has no usable endpoint ({what}): {}", peer.common_name, peer.endpoint_url),
+            format!(
+                "peer {} has no usable endpoint ({what}): {}",
+                peer.common_name, peer.endpoint_url
+            ),
             "enroll again with a new enrollment URL (`mosaic federation peer enroll`)",
         )
     };
@@ -257,7 +326,11 @@ pub(crate) struct PeerAnswer {
 }
 
 /// `GET <path>` on the peer gateway `name`, over mutual TLS with our stored certificate and key.
-pub(crate) async fn call(store: &Store, name: &str, path: &str) -> Result<PeerAnswer, FederationError> {
+pub(crate) async fn call(
+    store: &Store,
+    name: &str,
+    path: &str,
+) -> Result<PeerAnswer, FederationError> {
     let Some(peer) = store.get_peer_by_name(name).await? else {
         return Err(FederationError::usage(
             format!("no peer named {name:?}"),
@@ -266,17 +339,34 @@ pub(crate) async fn call(store: &Store, name: &str, path: &str) -> Result<PeerAn
     };
     let (Some(certificate), Some(key)) = (&peer.certificate, &peer.client_key) else {
         return Err(FederationError::usage(
-            format!("peer {name:?} has no client certificate and key here (it enrolled with us, not we with it)"),
+            format!(
+                "peer {name:?} has no client certificate and key here (it enrolled with us, not we with it)"
+            ),
             "call peers this gateway enrolled with; `mosaic federation peer list` shows which",
         ));
     };
     let (base, pin) = peer_endpoint(&peer)?;
-    let chain = tls::certificates_from_pem(certificate.cert_pem.as_bytes(), "the stored client certificate")?;
+    let chain = tls::certificates_from_pem(
+        certificate.cert_pem.as_bytes(),
+        "the stored client certificate",
+    )?;
     let key = tls::private_key_from_pem(key.expose().as_bytes(), "the stored client key")?;
     let client = http_client(pin, Some((chain, key)))?;
-    let url = base.join(path).map_err(|e| FederationError::usage(format!("{path:?} is not a path: {e}"), "pass a path like /api/federation/v1/whoami"))?;
-    let response = client.get(url.clone()).send().await.map_err(|e| unreachable(&url, &e))?;
+    let url = base.join(path).map_err(|e| {
+        FederationError::usage(
+            format!("{path:?} is not a path: {e}"),
+            "pass a path like /api/federation/v1/whoami",
+        )
+    })?;
+    let response = client
+        .get(url.clone())
+        .send()
+        .await
+        .map_err(|e| unreachable(&url, &e))?;
     let status = response.status().as_u16();
-    let body = response.json::<serde_json::Value>().await.unwrap_or(serde_json::Value::Null);
+    let body = response
+        .json::<serde_json::Value>()
+        .await
+        .unwrap_or(serde_json::Value::Null);
     Ok(PeerAnswer { status, body })
 }

@@ -71,18 +71,35 @@ pub(crate) async fn start(
     let public_url = match public_url {
         Some(url) => url,
         None => {
-            let host = if bound.ip().is_unspecified() { "localhost".to_owned() } else { bound.ip().to_string() };
-            let host = if bound.ip().is_ipv6() && !bound.ip().is_unspecified() { format!("[{host}]") } else { host };
+            let host = if bound.ip().is_unspecified() {
+                "localhost".to_owned()
+            } else {
+                bound.ip().to_string()
+            };
+            let host = if bound.ip().is_ipv6() && !bound.ip().is_unspecified() {
+                format!("[{host}]")
+            } else {
+                host
+            };
             Url::parse(&format!("https://{host}:{}/", bound.port()))
                 .map_err(|e| FederationError::Internal(format!("forming the public URL: {e}")))?
         }
     };
     let public_host = public_url
         .host_str()
-        .ok_or_else(|| FederationError::usage("the public URL has no host", "pass --public-url https://HOST:PORT"))?
+        .ok_or_else(|| {
+            FederationError::usage(
+                "the public URL has no host",
+                "pass --public-url https://HOST:PORT",
+            )
+        })?
         .trim_matches(['[', ']'])
         .to_owned();
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     for extra in std::iter::once(&public_host).chain(extra_names) {
         if !names.contains(extra) {
             names.push(extra.clone());
@@ -92,10 +109,16 @@ pub(crate) async fn start(
     let client_root = rustls_pki_types::CertificateDer::from(issuer.root_der().to_vec());
     let tls_config = tls::server_config(certificate.chain, certificate.key, &[client_root])?;
     let name = name.unwrap_or(public_host);
-    let api = FederationApi::new(gateway.store.clone(), issuer, name.clone()).map_err(FederationError::Internal)?;
+    let api = FederationApi::new(gateway.store.clone(), issuer, name.clone())
+        .map_err(FederationError::Internal)?;
     let running = server::spawn(listener, Arc::new(tls_config), api.router())
         .map_err(|e| FederationError::Internal(format!("starting the server: {e}")))?;
-    Ok(StartedServer { running, public_url, server_root: server_ca.fingerprint(), name })
+    Ok(StartedServer {
+        running,
+        public_url,
+        server_root: server_ca.fingerprint(),
+        name,
+    })
 }
 
 pub(crate) fn run(config_path: Option<&std::path::Path>, args: &ServeArgs) -> ExitCode {
@@ -104,7 +127,14 @@ pub(crate) fn run(config_path: Option<&std::path::Path>, args: &ServeArgs) -> Ex
         let settings = GatewaySettings::from_config(&config, args.data_dir.as_deref())?;
         let keyring = Arc::new(keyring_from_env()?);
         let gateway = Gateway::open(settings, keyring).await?;
-        let started = start(&gateway, args.listen, args.public_url.clone(), args.name.clone(), &args.server_names).await?;
+        let started = start(
+            &gateway,
+            args.listen,
+            args.public_url.clone(),
+            args.name.clone(),
+            &args.server_names,
+        )
+        .await?;
         grant_ops::announce_server_url(&gateway.settings.data_dir, &started.public_url)?;
         println!(
             "mosaic gateway serve: {} listening on {} (tier {}, peer URL {}, server root sha256 {})",

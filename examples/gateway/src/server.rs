@@ -49,7 +49,11 @@ pub(crate) async fn bind(listen: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// Serves `router` over TLS on `listener` until shut down.
-pub(crate) fn spawn(listener: TcpListener, tls: Arc<ServerConfig>, router: Router) -> io::Result<RunningServer> {
+pub(crate) fn spawn(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    router: Router,
+) -> io::Result<RunningServer> {
     let local_addr = listener.local_addr()?;
     let (shutdown, mut stop) = watch::channel(false);
     let acceptor = TlsAcceptor::from(tls);
@@ -73,10 +77,19 @@ pub(crate) fn spawn(listener: TcpListener, tls: Arc<ServerConfig>, router: Route
             tokio::spawn(async move { serve_connection(acceptor, tcp, remote, router).await });
         }
     });
-    Ok(RunningServer { local_addr, shutdown, task })
+    Ok(RunningServer {
+        local_addr,
+        shutdown,
+        task,
+    })
 }
 
-async fn serve_connection(acceptor: TlsAcceptor, tcp: tokio::net::TcpStream, remote: SocketAddr, router: Router) {
+async fn serve_connection(
+    acceptor: TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    remote: SocketAddr,
+    router: Router,
+) {
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(error)) => {
@@ -99,9 +112,19 @@ async fn serve_connection(acceptor: TlsAcceptor, tcp: tokio::net::TcpStream, rem
     let service = service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(certificate.clone());
         let router = router.clone();
-        async move { Ok::<_, Infallible>(router.oneshot(request).await.unwrap_or_else(|never| match never {})) }
+        async move {
+            Ok::<_, Infallible>(
+                router
+                    .oneshot(request)
+                    .await
+                    .unwrap_or_else(|never| match never {}),
+            )
+        }
     });
-    if let Err(error) = http1::Builder::new().serve_connection(TokioIo::new(tls), service).await {
+    if let Err(error) = http1::Builder::new()
+        .serve_connection(TokioIo::new(tls), service)
+        .await
+    {
         tracing::debug!(%remote, "connection ended with an error: {error}");
     }
 }

@@ -111,7 +111,9 @@ impl ServerIdentityError {
     /// How the operator can fix it.
     pub(crate) fn remediation(&self) -> &'static str {
         match self {
-            Self::Io { .. } => "check that the data directory (--data-dir or MOSAIC_DATA_DIR) is writable by this user",
+            Self::Io { .. } => {
+                "check that the data directory (--data-dir or MOSAIC_DATA_DIR) is writable by this user"
+            }
             Self::Unseal { .. } => {
                 "set BETTER_AUTH_SECRET to the secret this data directory was created with (previous secrets \
                  go in MOSAIC_SEAL_PREVIOUS_SECRETS_FILE); or move the server-ca directory away to create a new \
@@ -121,8 +123,12 @@ impl ServerIdentityError {
                 "restore the server-ca directory from a backup, or move it away to create a new root (peers \
                  then need new enrollment URLs)"
             }
-            Self::Seal(_) | Self::Build { .. } => "this is a bug or a broken random number generator; report it",
-            Self::BadServerName(_) => "pass host names like gw.example.org or IP addresses like 10.0.0.5",
+            Self::Seal(_) | Self::Build { .. } => {
+                "this is a bug or a broken random number generator; report it"
+            }
+            Self::BadServerName(_) => {
+                "pass host names like gw.example.org or IP addresses like 10.0.0.5"
+            }
         }
     }
 }
@@ -136,7 +142,9 @@ pub(crate) struct ServerCa {
 
 impl std::fmt::Debug for ServerCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerCa").field("root_fingerprint", &self.fingerprint()).finish_non_exhaustive()
+        f.debug_struct("ServerCa")
+            .field("root_fingerprint", &self.fingerprint())
+            .finish_non_exhaustive()
     }
 }
 
@@ -150,7 +158,10 @@ pub(crate) struct ServerCertificate {
 
 impl ServerCa {
     /// Loads the CA of `data_dir`, creating it on first use.
-    pub(crate) fn load_or_create(data_dir: &Path, keyring: &Keyring) -> Result<Self, ServerIdentityError> {
+    pub(crate) fn load_or_create(
+        data_dir: &Path,
+        keyring: &Keyring,
+    ) -> Result<Self, ServerIdentityError> {
         let dir = data_dir.join("server-ca");
         let cert_path = dir.join("root.pem");
         let key_path = dir.join("root-key.sealed");
@@ -166,35 +177,58 @@ impl ServerCa {
             .to_pem(LineEnding::LF)
             .map_err(|e| build_error("root certificate", e))?;
         // The key first: a directory with a certificate but no key would be "damaged".
-        write_private(&key_path, sealed.as_bytes())
-            .map_err(|source| ServerIdentityError::Io { action: "writing", path: key_path.clone(), source })?;
-        write_private(&cert_path, root_pem.as_bytes())
-            .map_err(|source| ServerIdentityError::Io { action: "writing", path: cert_path.clone(), source })?;
+        write_private(&key_path, sealed.as_bytes()).map_err(|source| ServerIdentityError::Io {
+            action: "writing",
+            path: key_path.clone(),
+            source,
+        })?;
+        write_private(&cert_path, root_pem.as_bytes()).map_err(|source| {
+            ServerIdentityError::Io {
+                action: "writing",
+                path: cert_path.clone(),
+                source,
+            }
+        })?;
         Ok(ca)
     }
 
-    fn load(cert_path: &Path, key_path: &Path, keyring: &Keyring) -> Result<Self, ServerIdentityError> {
+    fn load(
+        cert_path: &Path,
+        key_path: &Path,
+        keyring: &Keyring,
+    ) -> Result<Self, ServerIdentityError> {
         let read = |path: &Path| {
-            std::fs::read_to_string(path)
-                .map_err(|source| ServerIdentityError::Io { action: "reading", path: path.to_owned(), source })
+            std::fs::read_to_string(path).map_err(|source| ServerIdentityError::Io {
+                action: "reading",
+                path: path.to_owned(),
+                source,
+            })
         };
         let root_pem = read(cert_path)?;
         let sealed = Zeroizing::new(read(key_path)?);
-        let root = Certificate::from_pem(root_pem.as_bytes()).map_err(|e| ServerIdentityError::Damaged {
-            path: cert_path.to_owned(),
-            reason: format!("not a PEM certificate: {e}"),
+        let root = Certificate::from_pem(root_pem.as_bytes()).map_err(|e| {
+            ServerIdentityError::Damaged {
+                path: cert_path.to_owned(),
+                reason: format!("not a PEM certificate: {e}"),
+            }
         })?;
         let key_pem = keyring
             .open(sealed.trim(), ROOT_KEY_AAD)
-            .map_err(|source| ServerIdentityError::Unseal { path: key_path.to_owned(), source })?;
-        let key_text = key_pem.as_str().map_err(|source| ServerIdentityError::Unseal {
-            path: key_path.to_owned(),
-            source,
-        })?;
-        let key = SigningKey::from_pkcs8_pem(key_text).map_err(|_| ServerIdentityError::Damaged {
-            path: key_path.to_owned(),
-            reason: "the sealed value is not a P-256 PKCS#8 key".to_owned(),
-        })?;
+            .map_err(|source| ServerIdentityError::Unseal {
+                path: key_path.to_owned(),
+                source,
+            })?;
+        let key_text = key_pem
+            .as_str()
+            .map_err(|source| ServerIdentityError::Unseal {
+                path: key_path.to_owned(),
+                source,
+            })?;
+        let key =
+            SigningKey::from_pkcs8_pem(key_text).map_err(|_| ServerIdentityError::Damaged {
+                path: key_path.to_owned(),
+                reason: "the sealed value is not a P-256 PKCS#8 key".to_owned(),
+            })?;
         let spki = spki_of(&key)?;
         if &spki != root.tbs_certificate().subject_public_key_info() {
             return Err(ServerIdentityError::Damaged {
@@ -202,8 +236,14 @@ impl ServerCa {
                 reason: "the key does not belong to root.pem".to_owned(),
             });
         }
-        let root_der = root.to_der().map_err(|e| build_error("root certificate", e))?;
-        Ok(Self { root, root_der, key })
+        let root_der = root
+            .to_der()
+            .map_err(|e| build_error("root certificate", e))?;
+        Ok(Self {
+            root,
+            root_der,
+            key,
+        })
     }
 
     fn generate() -> Result<Self, ServerIdentityError> {
@@ -212,13 +252,23 @@ impl ServerCa {
             .map_err(|e| build_error("root name", e))?;
         let now = SystemTime::now();
         let root = sign(
-            Profile { kind: Kind::Root, subject: name.clone(), issuer: name },
+            Profile {
+                kind: Kind::Root,
+                subject: name.clone(),
+                issuer: name,
+            },
             validity(now - BACKDATE, now + ROOT_VALIDITY)?,
             spki_of(&key)?,
             &key,
         )?;
-        let root_der = root.to_der().map_err(|e| build_error("root certificate", e))?;
-        Ok(Self { root, root_der, key })
+        let root_der = root
+            .to_der()
+            .map_err(|e| build_error("root certificate", e))?;
+        Ok(Self {
+            root,
+            root_der,
+            key,
+        })
     }
 
     fn key_pem(&self) -> Result<Zeroizing<String>, ServerIdentityError> {
@@ -234,10 +284,17 @@ impl ServerCa {
     }
 
     /// A fresh server certificate for `names` (DNS names or IP addresses), with a fresh key.
-    pub(crate) fn issue_server_certificate(&self, names: &[String]) -> Result<ServerCertificate, ServerIdentityError> {
-        let sans = names.iter().map(|name| general_name(name)).collect::<Result<Vec<_>, _>>()?;
+    pub(crate) fn issue_server_certificate(
+        &self,
+        names: &[String],
+    ) -> Result<ServerCertificate, ServerIdentityError> {
+        let sans = names
+            .iter()
+            .map(|name| general_name(name))
+            .collect::<Result<Vec<_>, _>>()?;
         let key = new_key()?;
-        let subject = Name::from_str("CN=Mosaic gateway").map_err(|e| build_error("server name", e))?;
+        let subject =
+            Name::from_str("CN=Mosaic gateway").map_err(|e| build_error("server name", e))?;
         let now = SystemTime::now();
         let leaf = sign(
             Profile {
@@ -249,17 +306,27 @@ impl ServerCa {
             spki_of(&key)?,
             &self.key,
         )?;
-        let leaf_der = leaf.to_der().map_err(|e| build_error("server certificate", e))?;
-        let key_der = key.to_pkcs8_der().map_err(|e| build_error("server key", e))?;
+        let leaf_der = leaf
+            .to_der()
+            .map_err(|e| build_error("server certificate", e))?;
+        let key_der = key
+            .to_pkcs8_der()
+            .map_err(|e| build_error("server key", e))?;
         Ok(ServerCertificate {
-            chain: vec![CertificateDer::from(leaf_der), CertificateDer::from(self.root_der.clone())],
+            chain: vec![
+                CertificateDer::from(leaf_der),
+                CertificateDer::from(self.root_der.clone()),
+            ],
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der.as_bytes().to_vec())),
         })
     }
 }
 
 fn build_error(what: &'static str, e: impl std::fmt::Display) -> ServerIdentityError {
-    ServerIdentityError::Build { what, reason: e.to_string() }
+    ServerIdentityError::Build {
+        what,
+        reason: e.to_string(),
+    }
 }
 
 fn general_name(name: &str) -> Result<GeneralName, ServerIdentityError> {
@@ -271,7 +338,9 @@ fn general_name(name: &str) -> Result<GeneralName, ServerIdentityError> {
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         });
@@ -284,14 +353,19 @@ fn general_name(name: &str) -> Result<GeneralName, ServerIdentityError> {
 }
 
 fn new_key() -> Result<SigningKey, ServerIdentityError> {
-    SigningKey::try_generate_from_rng(&mut getrandom::SysRng).map_err(|e| build_error("P-256 key", e))
+    SigningKey::try_generate_from_rng(&mut getrandom::SysRng)
+        .map_err(|e| build_error("P-256 key", e))
 }
 
 fn spki_of(key: &SigningKey) -> Result<SubjectPublicKeyInfoOwned, ServerIdentityError> {
-    SubjectPublicKeyInfoOwned::from_key(key.verifying_key()).map_err(|e| build_error("public key", e))
+    SubjectPublicKeyInfoOwned::from_key(key.verifying_key())
+        .map_err(|e| build_error("public key", e))
 }
 
-fn validity(not_before: SystemTime, not_after: SystemTime) -> Result<Validity, ServerIdentityError> {
+fn validity(
+    not_before: SystemTime,
+    not_after: SystemTime,
+) -> Result<Validity, ServerIdentityError> {
     let time = |t: SystemTime| Time::try_from(t).map_err(|e| build_error("validity", e));
     Ok(Validity::new(time(not_before)?, time(not_after)?))
 }
@@ -334,19 +408,34 @@ impl BuilderProfile for Profile {
         let mut exts: Vec<Extension> = Vec::new();
         match &self.kind {
             Kind::Root => {
-                exts.push(BasicConstraints { ca: true, path_len_constraint: Some(0) }.to_extension(subject, &exts)?);
-                exts.push(KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign).to_extension(subject, &exts)?);
+                exts.push(
+                    BasicConstraints {
+                        ca: true,
+                        path_len_constraint: Some(0),
+                    }
+                    .to_extension(subject, &exts)?,
+                );
+                exts.push(
+                    KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign)
+                        .to_extension(subject, &exts)?,
+                );
             }
             Kind::Server(sans) => {
-                exts.push(KeyUsage(KeyUsages::DigitalSignature.into()).to_extension(subject, &exts)?);
                 exts.push(
-                    ExtendedKeyUsage(vec![const_oid::db::rfc5280::ID_KP_SERVER_AUTH]).to_extension(subject, &exts)?,
+                    KeyUsage(KeyUsages::DigitalSignature.into()).to_extension(subject, &exts)?,
+                );
+                exts.push(
+                    ExtendedKeyUsage(vec![const_oid::db::rfc5280::ID_KP_SERVER_AUTH])
+                        .to_extension(subject, &exts)?,
                 );
                 exts.push(sans.to_extension(subject, &exts)?);
                 let issuer_ski = SubjectKeyIdentifier::try_from(issuer_spk)?;
                 exts.push(
-                    AuthorityKeyIdentifier { key_identifier: Some(issuer_ski.0), ..Default::default() }
-                        .to_extension(subject, &exts)?,
+                    AuthorityKeyIdentifier {
+                        key_identifier: Some(issuer_ski.0),
+                        ..Default::default()
+                    }
+                    .to_extension(subject, &exts)?,
                 );
             }
         }
@@ -363,7 +452,9 @@ fn sign(
 ) -> Result<Certificate, ServerIdentityError> {
     let builder = CertificateBuilder::new(profile, random_serial()?, validity, spki)
         .map_err(|e| build_error("certificate", e))?;
-    builder.build::<_, DerSignature>(signer).map_err(|e| build_error("certificate signature", e))
+    builder
+        .build::<_, DerSignature>(signer)
+        .map_err(|e| build_error("certificate signature", e))
 }
 
 /// Reads a certificate's DER back, for tests.
@@ -391,20 +482,39 @@ mod tests {
         let again = ServerCa::load_or_create(dir.path(), &ring).unwrap();
         assert_eq!(first.fingerprint(), again.fingerprint());
         let sealed = std::fs::read_to_string(dir.path().join("server-ca/root-key.sealed")).unwrap();
-        assert!(!sealed.contains("PRIVATE KEY"), "the root key is stored sealed");
+        assert!(
+            !sealed.contains("PRIVATE KEY"),
+            "the root key is stored sealed"
+        );
 
-        let server = again.issue_server_certificate(&["localhost".into(), "127.0.0.1".into()]).unwrap();
+        let server = again
+            .issue_server_certificate(&["localhost".into(), "127.0.0.1".into()])
+            .unwrap();
         assert_eq!(server.chain.len(), 2);
-        assert_eq!(RootFingerprint::of(server.chain[1].as_ref()), first.fingerprint());
+        assert_eq!(
+            RootFingerprint::of(server.chain[1].as_ref()),
+            first.fingerprint()
+        );
         let leaf = decode(server.chain[0].as_ref());
-        assert_eq!(leaf.tbs_certificate().issuer(), first.root.tbs_certificate().subject());
+        assert_eq!(
+            leaf.tbs_certificate().issuer(),
+            first.root.tbs_certificate().subject()
+        );
     }
 
     #[test]
     fn a_wrong_secret_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
-        ServerCa::load_or_create(dir.path(), &keyring("a-long-random-secret-of-at-least-32-bytes!")).unwrap();
-        let err = ServerCa::load_or_create(dir.path(), &keyring("another-long-random-secret-of-32-bytes!!")).unwrap_err();
+        ServerCa::load_or_create(
+            dir.path(),
+            &keyring("a-long-random-secret-of-at-least-32-bytes!"),
+        )
+        .unwrap();
+        let err = ServerCa::load_or_create(
+            dir.path(),
+            &keyring("another-long-random-secret-of-32-bytes!!"),
+        )
+        .unwrap_err();
         assert!(matches!(err, ServerIdentityError::Unseal { .. }), "{err}");
         assert!(err.remediation().contains("BETTER_AUTH_SECRET"));
     }

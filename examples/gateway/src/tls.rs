@@ -45,7 +45,9 @@ pub(crate) enum TlsError {
     #[error("the TLS configuration was refused: {0}")]
     Config(String),
     /// A root fingerprint is not 64 hex digits.
-    #[error("{0:?} is not a SHA-256 fingerprint (64 hexadecimal digits, optionally separated by ':')")]
+    #[error(
+        "{0:?} is not a SHA-256 fingerprint (64 hexadecimal digits, optionally separated by ':')"
+    )]
     Fingerprint(String),
 }
 
@@ -84,7 +86,8 @@ impl FromStr for RootFingerprint {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let digits: String = text.trim().chars().filter(|c| *c != ':').collect();
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(&digits, &mut bytes).map_err(|_| TlsError::Fingerprint(text.to_owned()))?;
+        hex::decode_to_slice(&digits, &mut bytes)
+            .map_err(|_| TlsError::Fingerprint(text.to_owned()))?;
         Ok(Self(bytes))
     }
 }
@@ -96,16 +99,28 @@ pub(crate) fn certificates_from_pem(
 ) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::Certificates { what, detail: e.to_string() })?;
+        .map_err(|e| TlsError::Certificates {
+            what,
+            detail: e.to_string(),
+        })?;
     if certs.is_empty() {
-        return Err(TlsError::Certificates { what, detail: "no CERTIFICATE block".to_owned() });
+        return Err(TlsError::Certificates {
+            what,
+            detail: "no CERTIFICATE block".to_owned(),
+        });
     }
     Ok(certs)
 }
 
 /// A PKCS#8 (or SEC1) PEM private key.
-pub(crate) fn private_key_from_pem(pem: &[u8], what: &'static str) -> Result<PrivateKeyDer<'static>, TlsError> {
-    PrivateKeyDer::from_pem_slice(pem).map_err(|e| TlsError::PrivateKey { what, detail: e.to_string() })
+pub(crate) fn private_key_from_pem(
+    pem: &[u8],
+    what: &'static str,
+) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| TlsError::PrivateKey {
+        what,
+        detail: e.to_string(),
+    })
 }
 
 fn config_error(e: impl fmt::Display) -> TlsError {
@@ -128,10 +143,11 @@ pub(crate) fn server_config(
     for root in client_roots {
         roots.add(root.clone()).map_err(config_error)?;
     }
-    let client_verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .allow_unauthenticated()
-        .build()
-        .map_err(config_error)?;
+    let client_verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .allow_unauthenticated()
+            .build()
+            .map_err(config_error)?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(config_error)?
@@ -150,14 +166,19 @@ pub(crate) fn client_config(
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
 ) -> Result<ClientConfig, TlsError> {
     let provider = provider();
-    let verifier = Arc::new(PinnedRootVerifier { pin, provider: provider.clone() });
+    let verifier = Arc::new(PinnedRootVerifier {
+        pin,
+        provider: provider.clone(),
+    });
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(config_error)?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
     let mut config = match identity {
-        Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(config_error)?,
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(config_error)?,
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
@@ -202,9 +223,11 @@ impl ServerCertVerifier for PinnedRootVerifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let Some(position) = intermediates.iter().position(|c| self.pin.matches(c)) else {
-            return Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(
-                rustls::OtherError(Arc::new(PinNotPresented(self.pin))),
-            )));
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Other(rustls::OtherError(Arc::new(PinNotPresented(
+                    self.pin,
+                )))),
+            ));
         };
         let mut roots = RootCertStore::empty();
         if let Some(root) = intermediates.get(position) {
@@ -216,9 +239,10 @@ impl ServerCertVerifier for PinnedRootVerifier {
             .filter(|(index, _)| *index != position)
             .map(|(_, c)| c.clone())
             .collect();
-        let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
-            .build()
-            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        let inner =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+                .build()
+                .map_err(|e| rustls::Error::General(e.to_string()))?;
         inner.verify_server_cert(end_entity, &others, server_name, ocsp_response, now)
     }
 
@@ -228,7 +252,12 @@ impl ServerCertVerifier for PinnedRootVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -237,11 +266,18 @@ impl ServerCertVerifier for PinnedRootVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -257,10 +293,19 @@ mod tests {
         assert_eq!(text.len(), 64);
         assert_eq!(text.parse::<RootFingerprint>().unwrap(), fp);
         assert_eq!(text.to_uppercase().parse::<RootFingerprint>().unwrap(), fp);
-        let colons: Vec<String> = text.as_bytes().chunks(2).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+        let colons: Vec<String> = text
+            .as_bytes()
+            .chunks(2)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
         assert_eq!(colons.join(":").parse::<RootFingerprint>().unwrap(), fp);
         assert!("abc".parse::<RootFingerprint>().is_err());
         assert!(format!("{text}00").parse::<RootFingerprint>().is_err());
-        assert!(text.replacen('a', "g", 1).parse::<RootFingerprint>().is_err() || !text.contains('a'));
+        assert!(
+            text.replacen('a', "g", 1)
+                .parse::<RootFingerprint>()
+                .is_err()
+                || !text.contains('a')
+        );
     }
 }

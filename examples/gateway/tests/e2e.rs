@@ -33,7 +33,10 @@ fn env(name: &str) -> String {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -49,16 +52,27 @@ struct TestDatabase {
 impl TestDatabase {
     fn create(label: &str) -> Self {
         let admin = env("DATABASE_URL");
-        let name = format!("mosaic_e2e_{label}_{}", &mosaic_oid::Uuid::new_v4().simple().to_string()[..12]);
+        let name = format!(
+            "mosaic_e2e_{label}_{}",
+            &mosaic_oid::Uuid::new_v4().simple().to_string()[..12]
+        );
         runtime().block_on(async {
             let mut connection = sqlx::PgConnection::connect(&admin)
                 .await
-                .unwrap_or_else(|e| panic!("PostgreSQL at DATABASE_URL is not reachable ({NEEDS_STACK}): {e}"));
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut connection).await.unwrap();
+                .unwrap_or_else(|e| {
+                    panic!("PostgreSQL at DATABASE_URL is not reachable ({NEEDS_STACK}): {e}")
+                });
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                .execute(&mut connection)
+                .await
+                .unwrap();
         });
         let mut url = url::Url::parse(&admin).unwrap();
         url.set_path(&format!("/{name}"));
-        Self { name, url: url.to_string() }
+        Self {
+            name,
+            url: url.to_string(),
+        }
     }
 }
 
@@ -68,9 +82,11 @@ impl Drop for TestDatabase {
         let name = self.name.clone();
         runtime().block_on(async move {
             if let Ok(mut connection) = sqlx::PgConnection::connect(&admin).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
-                    .execute(&mut connection)
-                    .await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                )))
+                .execute(&mut connection)
+                .await;
             }
         });
     }
@@ -126,7 +142,13 @@ impl Gateway {
     /// Runs and expects exit 0; returns stdout.
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "{} {args:?} failed: {}\n{}", self.name, text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{} {args:?} failed: {}\n{}",
+            self.name,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
         text(&out.stdout)
     }
 
@@ -141,18 +163,32 @@ impl Gateway {
         let log = std::fs::File::create(&self.server_log).unwrap();
         let mut child = self
             .command()
-            .args(["gateway", "serve", "--listen", "127.0.0.1:0", "--name", self.name])
+            .args([
+                "gateway",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--name",
+                self.name,
+            ])
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let url = line
             .split_whitespace()
             .skip_while(|w| *w != "URL")
             .nth(1)
-            .unwrap_or_else(|| panic!("no URL in the serve announcement {line:?}; log: {}", self.log()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no URL in the serve announcement {line:?}; log: {}",
+                    self.log()
+                )
+            })
             .trim_end_matches(',')
             .to_owned();
         self.server = Some(child);
@@ -192,24 +228,45 @@ fn write_scope(dir: &Path) -> String {
 fn grant_and_token(granting: &Gateway, peer: &str) -> (String, String, String) {
     let user = mosaic_oid::Uuid::new_v4().to_string();
     let scope = write_scope(granting.data());
-    let grant = granting.json(&["federation", "grant", "create", "--user", &user, "--peer", peer, "--scope", &scope]);
+    let grant = granting.json(&[
+        "federation",
+        "grant",
+        "create",
+        "--user",
+        &user,
+        "--peer",
+        peer,
+        "--scope",
+        &scope,
+    ]);
     assert_eq!(grant["status"], "pending");
     let id = grant["id"].as_str().unwrap().to_owned();
     let token = granting.json(&["federation", "grant", "token", &id, "--ttl", "600"]);
     let url = token["enrollment_url"].as_str().unwrap().to_owned();
-    assert!(url.contains("#token=") && url.contains("root-sha256="), "{url}");
+    assert!(
+        url.contains("#token=") && url.contains("root-sha256="),
+        "{url}"
+    );
     (id, user, url)
 }
 
 /// A mutual-TLS `GET /api/federation/v1/whoami` made by the test itself with any certificate, trusting
 /// the gateway's server root. `Err` when the connection (TLS) fails.
-fn whoami_with(base: &str, server_root_pem: &str, chain_pem: &str, key_pem: &str) -> Result<(u16, serde_json::Value), String> {
+fn whoami_with(
+    base: &str,
+    server_root_pem: &str,
+    chain_pem: &str,
+    key_pem: &str,
+) -> Result<(u16, serde_json::Value), String> {
     use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_slice(server_root_pem.as_bytes()).unwrap()).unwrap();
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(chain_pem.as_bytes()).collect::<Result<_, _>>().unwrap();
+    roots
+        .add(CertificateDer::from_pem_slice(server_root_pem.as_bytes()).unwrap())
+        .unwrap();
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .unwrap();
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -217,7 +274,11 @@ fn whoami_with(base: &str, server_root_pem: &str, chain_pem: &str, key_pem: &str
         .with_root_certificates(roots)
         .with_client_auth_cert(chain, key)
         .unwrap();
-    let client = reqwest::Client::builder().tls_backend_preconfigured(config).timeout(Duration::from_secs(10)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
     let url = format!("{}api/federation/v1/whoami", base);
     runtime().block_on(async move {
         match client.get(url).send().await {
@@ -255,7 +316,10 @@ fn enrollment_then_allowed_then_revoked_and_refused() {
     let shown = a.json(&["federation", "grant", "show", &grant]);
     assert_eq!(shown["status"], "active");
     assert_eq!(shown["peer_detail"]["state"], "active");
-    assert_eq!(shown["peer_detail"]["certificate_serial"], enrolled["serial"]);
+    assert_eq!(
+        shown["peer_detail"]["certificate_serial"],
+        enrolled["serial"]
+    );
     let peers = b.json(&["federation", "peer", "list"]);
     assert_eq!(peers["peers"][0]["name"], "gw-a");
     assert_eq!(peers["peers"][0]["we_hold_a_client_key"], true);
@@ -267,7 +331,10 @@ fn enrollment_then_allowed_then_revoked_and_refused() {
             .await
             .unwrap()
     });
-    assert!(sealed.starts_with("$mosaic-seal$") && !sealed.contains("PRIVATE KEY"), "{sealed}");
+    assert!(
+        sealed.starts_with("$mosaic-seal$") && !sealed.contains("PRIVATE KEY"),
+        "{sealed}"
+    );
 
     // The allowed request: what it may do comes from the certificate.
     let call = b.json(&["federation", "peer", "call", "gw-a", "whoami"]);
@@ -293,10 +360,22 @@ fn enrollment_then_allowed_then_revoked_and_refused() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["action"].as_str().unwrap().to_owned(), e["outcome"].as_str().unwrap().to_owned()))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
-    for expected in [("enrollment.complete", "succeeded"), ("request.authorize", "allowed"), ("request.authorize", "denied")] {
-        assert!(actions.contains(&(expected.0.to_owned(), expected.1.to_owned())), "{expected:?} missing from {actions:?}");
+    for expected in [
+        ("enrollment.complete", "succeeded"),
+        ("request.authorize", "allowed"),
+        ("request.authorize", "denied"),
+    ] {
+        assert!(
+            actions.contains(&(expected.0.to_owned(), expected.1.to_owned())),
+            "{expected:?} missing from {actions:?}"
+        );
     }
 }
 
@@ -313,22 +392,70 @@ fn replayed_unknown_and_expired_tokens_are_refused_with_distinct_statuses() {
     let replay = b.run(&["federation", "peer", "enroll", &url, "--name", "gw-a-again"]);
     assert_eq!(replay.status.code(), Some(1));
     let stderr = text(&replay.stderr);
-    assert!(stderr.contains("HTTP 409 enrollment_token_used"), "{stderr}");
+    assert!(
+        stderr.contains("HTTP 409 enrollment_token_used"),
+        "{stderr}"
+    );
 
     // A token that was never issued: 401.
-    let token = url.split("token=").nth(1).unwrap().split('&').next().unwrap();
+    let token = url
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
     let forged = url.replace(token, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
-    let unknown = b.run(&["federation", "peer", "enroll", &forged, "--name", "gw-a-forged"]);
-    assert!(text(&unknown.stderr).contains("HTTP 401 enrollment_token_unknown"), "{}", text(&unknown.stderr));
+    let unknown = b.run(&[
+        "federation",
+        "peer",
+        "enroll",
+        &forged,
+        "--name",
+        "gw-a-forged",
+    ]);
+    assert!(
+        text(&unknown.stderr).contains("HTTP 401 enrollment_token_unknown"),
+        "{}",
+        text(&unknown.stderr)
+    );
 
     // A token past its TTL: 410.
     let user = mosaic_oid::Uuid::new_v4().to_string();
     let scope = write_scope(a.data());
-    let grant = a.json(&["federation", "grant", "create", "--user", &user, "--peer", "gw-c", "--scope", &scope]);
-    let short = a.json(&["federation", "grant", "token", grant["id"].as_str().unwrap(), "--ttl", "1"]);
+    let grant = a.json(&[
+        "federation",
+        "grant",
+        "create",
+        "--user",
+        &user,
+        "--peer",
+        "gw-c",
+        "--scope",
+        &scope,
+    ]);
+    let short = a.json(&[
+        "federation",
+        "grant",
+        "token",
+        grant["id"].as_str().unwrap(),
+        "--ttl",
+        "1",
+    ]);
     std::thread::sleep(Duration::from_millis(1500));
-    let expired = b.run(&["federation", "peer", "enroll", short["enrollment_url"].as_str().unwrap(), "--name", "gw-a-late"]);
-    assert!(text(&expired.stderr).contains("HTTP 410 enrollment_token_expired"), "{}", text(&expired.stderr));
+    let expired = b.run(&[
+        "federation",
+        "peer",
+        "enroll",
+        short["enrollment_url"].as_str().unwrap(),
+        "--name",
+        "gw-a-late",
+    ]);
+    assert!(
+        text(&expired.stderr).contains("HTTP 410 enrollment_token_expired"),
+        "{}",
+        text(&expired.stderr)
+    );
 
     // None of the refused enrollments left a peer behind on B.
     let peers = b.json(&["federation", "peer", "list"]);
@@ -346,16 +473,31 @@ fn a_client_certificate_from_another_ca_is_refused_during_the_tls_handshake() {
 
     // A certificate with the very same OIDs (an active grant!) but from a CA the gateway does not trust.
     let rogue = mosaic_ca_client::LocalCa::generate("Rogue").unwrap();
-    let issued = rogue.issue_now(&mosaic_ca_client::IssueRequest::new(grant.as_str(), user.as_str(), "gw-b")).unwrap();
+    let issued = rogue
+        .issue_now(&mosaic_ca_client::IssueRequest::new(
+            grant.as_str(),
+            user.as_str(),
+            "gw-b",
+        ))
+        .unwrap();
     let chain = format!("{}{}", issued.cert_pem, issued.chain_pem);
-    let outcome = whoami_with(&base, &a.server_root_pem(), &chain, issued.key.as_ref().unwrap());
+    let outcome = whoami_with(
+        &base,
+        &a.server_root_pem(),
+        &chain,
+        issued.key.as_ref().unwrap(),
+    );
     let error = outcome.expect_err("the handshake must fail: no HTTP answer for a foreign CA");
     assert!(
         error.to_lowercase().contains("unknown") || error.to_lowercase().contains("certificate"),
         "the failure should be the TLS refusal: {error}"
     );
     std::thread::sleep(Duration::from_millis(200));
-    assert!(a.log().contains("TLS handshake refused"), "gateway log: {}", a.log());
+    assert!(
+        a.log().contains("TLS handshake refused"),
+        "gateway log: {}",
+        a.log()
+    );
 
     // Control: the same client code with B's real (step-ca) certificate and key is allowed, so the
     // refusal above was about the CA and nothing else.
@@ -368,9 +510,21 @@ fn a_client_certificate_from_another_ca_is_refused_during_the_tls_handshake() {
         .await
         .unwrap()
     });
-    let keyring = mosaic_seal::Keyring::from_secrets(&b.secret, std::iter::empty::<&str>()).unwrap();
-    let key = keyring.open(&sealed, format!("federation_peers/client_key_pem/{id}").as_bytes()).unwrap();
-    let (status, body) = whoami_with(&base, &a.server_root_pem(), &cert_pem, key.as_str().unwrap()).unwrap();
+    let keyring =
+        mosaic_seal::Keyring::from_secrets(&b.secret, std::iter::empty::<&str>()).unwrap();
+    let key = keyring
+        .open(
+            &sealed,
+            format!("federation_peers/client_key_pem/{id}").as_bytes(),
+        )
+        .unwrap();
+    let (status, body) = whoami_with(
+        &base,
+        &a.server_root_pem(),
+        &cert_pem,
+        key.as_str().unwrap(),
+    )
+    .unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["grant_id"], grant.as_str());
 }
@@ -386,25 +540,45 @@ fn a_certificate_whose_grant_belongs_to_another_peer_is_refused() {
     let (grant_c, _, url_c) = grant_and_token(&a, "gw-c");
     b.ok(&["federation", "peer", "enroll", &url_b]);
     c.ok(&["federation", "peer", "enroll", &url_c]);
-    assert_eq!(c.json(&["federation", "peer", "call", "gw-a", "whoami"])["body"]["grant_id"], grant_c.as_str());
+    assert_eq!(
+        c.json(&["federation", "peer", "call", "gw-a", "whoami"])["body"]["grant_id"],
+        grant_c.as_str()
+    );
 
     // A certificate from the trusted step-ca, naming B's grant and subject, but held by gw-c: its serial
     // is not the current certificate of the peer the grant belongs to.
     let ca = mosaic_ca_client::StepCaClient::from_env().unwrap();
     let issued = runtime()
-        .block_on(ca.issue(&mosaic_ca_client::IssueRequest::new(grant_b.as_str(), user_b.as_str(), "gw-c")))
+        .block_on(ca.issue(&mosaic_ca_client::IssueRequest::new(
+            grant_b.as_str(),
+            user_b.as_str(),
+            "gw-c",
+        )))
         .unwrap();
     let chain = format!("{}{}", issued.cert_pem, issued.chain_pem);
-    let (status, body) = whoami_with(&base, &a.server_root_pem(), &chain, issued.key.as_ref().unwrap()).unwrap();
+    let (status, body) = whoami_with(
+        &base,
+        &a.server_root_pem(),
+        &chain,
+        issued.key.as_ref().unwrap(),
+    )
+    .unwrap();
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"], "serial_mismatch");
 
     // B's own certificate is still allowed under the same grant.
-    assert_eq!(b.json(&["federation", "peer", "call", "gw-a", "whoami"])["body"]["grant_id"], grant_b.as_str());
+    assert_eq!(
+        b.json(&["federation", "peer", "call", "gw-a", "whoami"])["body"]["grant_id"],
+        grant_b.as_str()
+    );
     // And the refusal is audited on the grant.
     let audit = a.json(&["federation", "grant", "show", &grant_b])["audit"].clone();
     assert!(
-        audit.as_array().unwrap().iter().any(|e| e["outcome"] == "denied" && e["detail"]["reason"] == "serial_mismatch"),
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["outcome"] == "denied" && e["detail"]["reason"] == "serial_mismatch"),
         "{audit}"
     );
 }

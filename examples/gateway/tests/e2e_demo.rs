@@ -28,9 +28,19 @@ fn the_demo_runs_all_six_steps_on_the_local_tier_with_nothing_installed() {
     let out = demo(cwd.path(), &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "exit {:?}\n{stdout}\n{stderr}", out.status.code());
-    assert!(stdout.contains("local tier (SQLite and LocalCa"), "{stdout}");
-    assert!(stdout.contains("BETTER_AUTH_SECRET is not set: using an ephemeral random secret"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{stderr}",
+        out.status.code()
+    );
+    assert!(
+        stdout.contains("local tier (SQLite and LocalCa"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("BETTER_AUTH_SECRET is not set: using an ephemeral random secret"),
+        "{stdout}"
+    );
     for (step, what) in [
         (1, "creates a grant"),
         (2, "issues an enrollment token"),
@@ -43,11 +53,17 @@ fn the_demo_runs_all_six_steps_on_the_local_tier_with_nothing_installed() {
             .lines()
             .find(|l| l.starts_with(&format!("[{step}/6]")))
             .unwrap_or_else(|| panic!("step {step} missing:\n{stdout}"));
-        assert!(line.contains(what) && line.ends_with('✓'), "step {step}: {line}");
+        assert!(
+            line.contains(what) && line.ends_with('✓'),
+            "step {step}: {line}"
+        );
     }
     assert!(stdout.contains("HTTP 200: allowed under grant"), "{stdout}");
     assert!(stdout.contains("HTTP 403 grant_revoked"), "{stdout}");
-    assert!(stdout.contains("All 6 steps behaved as expected."), "{stdout}");
+    assert!(
+        stdout.contains("All 6 steps behaved as expected."),
+        "{stdout}"
+    );
     // The secret token is never printed.
     assert!(stdout.contains("#token=<token>&"), "{stdout}");
 }
@@ -57,11 +73,21 @@ fn the_demo_keeps_its_data_with_dir_and_refuses_to_reuse_it() {
     let cwd = tempfile::tempdir().unwrap();
     let dir = cwd.path().join("kept");
     let first = demo(cwd.path(), &["--dir", dir.to_str().unwrap()]);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stdout));
-    for file in ["gateway-a/mosaic.sqlite3", "gateway-a/local-ca/intermediate-key.sealed", "gateway-a/server-ca/root-key.sealed", "gateway-b/mosaic.sqlite3"] {
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stdout)
+    );
+    for file in [
+        "gateway-a/mosaic.sqlite3",
+        "gateway-a/local-ca/intermediate-key.sealed",
+        "gateway-a/server-ca/root-key.sealed",
+        "gateway-b/mosaic.sqlite3",
+    ] {
         assert!(dir.join(file).exists(), "{file} missing");
     }
-    let sealed = std::fs::read_to_string(dir.join("gateway-a/local-ca/intermediate-key.sealed")).unwrap();
+    let sealed =
+        std::fs::read_to_string(dir.join("gateway-a/local-ca/intermediate-key.sealed")).unwrap();
     assert!(!sealed.contains("PRIVATE KEY"), "keys are stored sealed");
     let second = demo(cwd.path(), &["--dir", dir.to_str().unwrap()]);
     assert_eq!(second.status.code(), Some(2));
