@@ -165,6 +165,17 @@ pub enum ProbeError {
         /// The HTTP status and body the CA sent.
         reason: String,
     },
+    /// An embedded part of the gateway (no server: e.g. the local tier's SQLite file or development CA)
+    /// is unusable. The caller's probe says why and what to do.
+    #[error("{component}: {reason}")]
+    Embedded {
+        /// The part, e.g. `the SQLite store`.
+        component: String,
+        /// What is wrong with it.
+        reason: String,
+        /// What to do about it, in the caller's terms.
+        remediation: String,
+    },
 }
 
 impl ProbeError {
@@ -193,6 +204,7 @@ impl ProbeError {
             Self::CaFingerprintMismatch { .. } => "CA_FINGERPRINT_MISMATCH",
             Self::CaRootUnknown { .. } => "CA_ROOT_UNKNOWN",
             Self::CaUnhealthy { .. } => "CA_UNHEALTHY",
+            Self::Embedded { .. } => "EMBEDDED",
         }
     }
 
@@ -271,6 +283,7 @@ impl ProbeError {
             Self::CaUnhealthy { .. } => "read the step-ca log (`docker compose -f docker-compose.federated.yml \
                  logs step-ca`) and restart it"
                 .into(),
+            Self::Embedded { remediation, .. } => remediation.clone(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `mosaic gateway doctor [--json] [--timeout SECONDS]`: checks the servers of the configured tier.
 //!
-//! - `local` checks no servers, says so and exits 0;
+//! - `local` checks no servers but its embedded parts: the SQLite store opens and migrates, and the
+//!   local CA issues a certificate that verifies (see `local_tier_checks`);
 //! - `standalone` checks PostgreSQL;
 //! - `federated` checks PostgreSQL, Valkey, pgvector and step-ca.
 //!
@@ -105,7 +106,7 @@ fn use_colour(stdout_is_terminal: bool, no_color: Option<OsString>) -> bool {
 fn probes_for(config: &GatewayConfig, timeout: Duration) -> Vec<Box<dyn Probe>> {
     let mut probes: Vec<Box<dyn Probe>> = Vec::new();
     if config.tier == Tier::Local {
-        return probes;
+        return crate::local_tier_checks::probes(timeout);
     }
     let database = config
         .database
@@ -259,7 +260,7 @@ mod tests {
                 .map(|p| p.name().to_owned())
                 .collect::<Vec<_>>()
         };
-        assert!(names(Tier::Local).is_empty());
+        assert_eq!(names(Tier::Local), ["sqlite", "local-ca"]);
         assert_eq!(names(Tier::Standalone), ["postgres"]);
         assert_eq!(
             names(Tier::Federated),

@@ -20,6 +20,7 @@ mod federation_api;
 mod federation_cli;
 mod federation_error;
 mod grant_ops;
+mod local_tier_checks;
 mod peer_client;
 mod serve;
 mod server;

@@ -38,20 +38,33 @@ fn closed_port() -> u16 {
 }
 
 #[test]
-fn without_configuration_the_tier_is_local_and_nothing_is_checked() {
+fn without_configuration_the_tier_is_local_and_its_embedded_parts_are_checked() {
     let dir = tempfile::tempdir().unwrap();
-    let out = mosaic(dir.path(), &["gateway", "doctor"], &[]);
+    let data = dir.path().join("data");
+    let vars = [("MOSAIC_DATA_DIR", data.to_str().unwrap())];
+    let out = mosaic(dir.path(), &["gateway", "doctor"], &vars);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(
-        text(&out.stdout),
-        "Tier: local  Config: (none)\nThe local tier uses no servers: nothing to check.\n"
-    );
-    let out = mosaic(dir.path(), &["gateway", "doctor", "--json"], &[]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("Tier: local  Config: (none)\n"), "{stdout}");
+    assert!(stdout.contains("✓ sqlite") && stdout.contains("created and migrated"), "{stdout}");
+    assert!(stdout.contains("✓ local-ca"), "{stdout}");
+    assert!(data.join("mosaic.sqlite3").exists());
+    let out = mosaic(dir.path(), &["gateway", "doctor", "--json"], &vars);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(
-        text(&out.stdout),
-        "{\"tier\":\"local\",\"config\":null,\"ok\":true,\"checks\":[]}\n"
-    );
+    let report = json(&out);
+    assert_eq!(report["tier"], "local");
+    assert_eq!(report["config"], serde_json::Value::Null);
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["checks"][0]["name"], "sqlite");
+    assert_eq!(report["checks"][0]["detail"], "opened and migrated");
+    assert_eq!(report["checks"][1]["name"], "local-ca");
+
+    // No data directory at all (no MOSAIC_DATA_DIR, no HOME): a cross that says what to set.
+    let out = mosaic(dir.path(), &["gateway", "doctor", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&out);
+    assert_eq!(report["checks"][0]["ok"], false);
+    assert!(report["checks"][0]["remediation"].as_str().unwrap().contains("MOSAIC_DATA_DIR"), "{report}");
 }
 
 #[test]
