@@ -199,11 +199,15 @@ pub(crate) fn seal_v1(key: &SealKey, plaintext: &[u8], aad: &[u8]) -> Result<Str
         .map_err(|_| SealError::TooLong)?
     };
     bytes.extend_from_slice(&tag);
+    // The plaintext was overwritten in place and the buffer never reallocated: from here it holds only
+    // public data (header, nonce, ciphertext, tag), so it leaves the zeroizing wrapper without the cost
+    // of zeroing it.
+    let bytes = core::mem::take(&mut *bytes);
 
     let encoded_len = base64::encoded_len(total, false).ok_or(SealError::TooLong)?;
     let mut sealed = String::with_capacity(V1_PREFIX.len().saturating_add(encoded_len));
     sealed.push_str(V1_PREFIX);
-    URL_SAFE_NO_PAD.encode_string(bytes.as_slice(), &mut sealed);
+    URL_SAFE_NO_PAD.encode_string(&bytes, &mut sealed);
     Ok(sealed)
 }
 
@@ -269,9 +273,11 @@ pub(crate) fn seal_legacy(key: &SealKey, plaintext: &[u8]) -> Result<String, Sea
             .map_err(|_| SealError::TooLong)?;
         tag_slot.copy_from_slice(&tag);
     }
+    // Only public data (IV, tag, ciphertext) is left: no need to zero it (see `seal_v1`).
+    let bytes = core::mem::take(&mut *bytes);
     let encoded_len = base64::encoded_len(total, true).ok_or(SealError::TooLong)?;
     let mut sealed = String::with_capacity(encoded_len);
-    STANDARD.encode_string(bytes.as_slice(), &mut sealed);
+    STANDARD.encode_string(&bytes, &mut sealed);
     Ok(sealed)
 }
 
