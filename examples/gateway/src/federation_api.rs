@@ -498,3 +498,188 @@ async fn whoami(
         "decision_source": authorized.source,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use axum::body::Body;
+    use mosaic_ca_client::LocalCa;
+    use mosaic_seal::Keyring;
+    use tower::ServiceExt as _;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Store,
+        ca: Arc<LocalCa>,
+        router: Router,
+    }
+
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let keyring = Keyring::from_secrets(
+            "a-long-random-secret-of-at-least-32-bytes!",
+            std::iter::empty::<&str>(),
+        )
+        .unwrap();
+        let store = Store::open_local(&dir.path().join("store.sqlite3"), keyring)
+            .await
+            .unwrap();
+        let ca = Arc::new(LocalCa::generate("Test").unwrap());
+        let router = FederationApi::new(store.clone(), ca.clone(), "gw-test".to_owned())
+            .unwrap()
+            .router();
+        Fixture {
+            _dir: dir,
+            store,
+            ca,
+            router,
+        }
+    }
+
+    async fn send(
+        router: &Router,
+        request: axum::http::Request<Body>,
+    ) -> (StatusCode, serde_json::Value) {
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    fn whoami(cert: Option<Vec<u8>>) -> axum::http::Request<Body> {
+        let mut request = axum::http::Request::get(WHOAMI_PATH)
+            .body(Body::empty())
+            .unwrap();
+        request.extensions_mut().insert(ClientCertificate(
+            cert.map(|der| Arc::new(rustls_pki_types::CertificateDer::from(der))),
+        ));
+        request
+    }
+
+    fn enrollment(body: &str) -> axum::http::Request<Body> {
+        axum::http::Request::post(ENROLLMENT_PATH)
+            .body(Body::from(body.to_owned()))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn federation_routes_need_a_certificate_with_well_formed_oids() {
+        let f = fixture().await;
+        let (status, body) = send(&f.router, whoami(None)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (
+                StatusCode::UNAUTHORIZED,
+                Some("client_certificate_required")
+            )
+        );
+
+        // A certificate without the federation extensions (the gateway's own server certificate).
+        let keyring = Keyring::from_secrets(
+            "a-long-random-secret-of-at-least-32-bytes!",
+            std::iter::empty::<&str>(),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let server = crate::server_identity::ServerCa::load_or_create(dir.path(), &keyring)
+            .unwrap()
+            .issue_server_certificate(&["localhost".to_owned()])
+            .unwrap();
+        let (status, body) = send(&f.router, whoami(Some(server.chain[0].to_vec()))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(body["error"], "certificate_identity_malformed");
+        assert!(body["remediation"].as_str().is_some_and(|r| !r.is_empty()));
+
+        // Well-formed OIDs naming a grant this gateway never made: 403, and audited.
+        let issued =
+            f.ca.issue_now(&IssueRequest::new(
+                mosaic_oid::Uuid::new_v4().to_string(),
+                mosaic_oid::Uuid::new_v4().to_string(),
+                "stranger",
+            ))
+            .unwrap();
+        let (status, body) = send(&f.router, whoami(Some(issued.cert_der.clone()))).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::FORBIDDEN, Some("unknown_grant"))
+        );
+        let audit = f
+            .store
+            .list_audit(mosaic_store::AuditQuery::newest(10))
+            .await
+            .unwrap();
+        assert!(audit.iter().any(|e| e.outcome == AuditOutcome::Denied && e.detail["reason"] == "unknown_grant"));
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.detail["reason"] == "malformed_identity")
+        );
+    }
+
+    #[tokio::test]
+    async fn enrollment_refuses_bad_bodies_and_unknown_tokens_distinctly() {
+        let f = fixture().await;
+        let (status, body) = send(&f.router, enrollment("not json")).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("bad_request"))
+        );
+        let (status, body) = send(&f.router, enrollment(r#"{"token": "nope", "csr": "x"}"#)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("enrollment_token_unknown"))
+        );
+        let (status, _) = send(
+            &f.router,
+            axum::http::Request::get("/nowhere")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn a_claimed_token_with_a_bad_csr_is_used_up_and_refused_with_400() {
+        let f = fixture().await;
+        let peer = f
+            .store
+            .insert_peer(&mosaic_store::NewPeer::new("gw-b", "gw-b", "https://gw-b/"))
+            .await
+            .unwrap();
+        let grant = f
+            .store
+            .create_grant(&mosaic_store::NewGrant::new(
+                mosaic_oid::SubjectUserId::from(mosaic_oid::Uuid::new_v4()),
+                peer.id,
+                json!({"read": true}),
+            ))
+            .await
+            .unwrap();
+        let token = f
+            .store
+            .create_enrollment_token(grant.id, std::time::Duration::from_secs(60))
+            .await
+            .unwrap();
+        let body = json!({"token": token.token.expose(), "csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"});
+        let (status, answer) = send(&f.router, enrollment(&body.to_string())).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("csr_rejected")),
+            "{answer}"
+        );
+        let (status, answer) = send(&f.router, enrollment(&body.to_string())).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::CONFLICT, Some("enrollment_token_used"))
+        );
+        // Nothing was activated.
+        assert_eq!(
+            f.store.get_grant(grant.id).await.unwrap().unwrap().status,
+            mosaic_store::GrantStatus::Pending
+        );
+    }
+}
