@@ -582,3 +582,38 @@ fn a_certificate_whose_grant_belongs_to_another_peer_is_refused() {
         "{audit}"
     );
 }
+
+#[test]
+#[ignore = "needs the federated stack: run infra/test"]
+fn the_demo_runs_its_six_steps_on_the_federated_tier() {
+    for var in STACK_VARS {
+        env(var);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mosaic"))
+        .args(["demo", "--tier", "federated"])
+        .current_dir(dir.path())
+        .env_remove("MOSAIC_CONFIG")
+        .env_remove("BETTER_AUTH_SECRET")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains("federated tier (PostgreSQL, Valkey and step-ca)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("from step-ca at {}", env("STEP_CA_URL"))),
+        "{stdout}"
+    );
+    for step in 1..=6 {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("[{step}/6]")))
+            .unwrap();
+        assert!(line.ends_with('✓'), "{line}");
+    }
+    assert!(stdout.contains("All 6 steps behaved as expected."));
+}
