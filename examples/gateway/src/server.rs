@@ -5,7 +5,7 @@ use std::{convert::Infallible, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::Router;
 use hyper::{body::Incoming, server::conn::http1, service::service_fn};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::ServerConfig;
 use rustls_pki_types::CertificateDer;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
@@ -14,6 +14,8 @@ use tower::ServiceExt as _;
 
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The leaf certificate the client presented on this request's connection, verified by rustls against
 /// the federation CA root (chain, validity, client-auth usage). `None` when it presented none, which
@@ -121,10 +123,11 @@ async fn serve_connection(
             )
         }
     });
-    if let Err(error) = http1::Builder::new()
-        .serve_connection(TokioIo::new(tls), service)
-        .await
-    {
+    // A client that opens a connection and then sends its headers slowly, or never, is cut off.
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    if let Err(error) = http.serve_connection(TokioIo::new(tls), service).await {
         tracing::debug!(%remote, "connection ended with an error: {error}");
     }
 }
