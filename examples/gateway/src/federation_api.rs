@@ -4,7 +4,7 @@
 //!   verified federation certificate out;
 //! - `GET /api/federation/v1/whoami`: a client certificate chaining to the federation CA root is
 //!   required, and every request is authorized from the certificate's two OIDs and its serial;
-//! - `GET /healthz`: liveness, no authentication.
+//! - `GET /healthz`: liveness and the gateway's name, no authentication.
 //!
 //! Status codes: enrollment with an unknown token 401, a used one 409, an expired one 410; a bad body
 //! or CSR 400; a CA failure 502. Federation routes: no certificate 401, malformed federation OIDs 401,
@@ -78,7 +78,7 @@ impl FederationApi {
         Router::new()
             .route(ENROLLMENT_PATH, post(enroll))
             .route(WHOAMI_PATH, get(whoami))
-            .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+            .route("/healthz", get(healthz))
             .fallback(|| async {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
                     .remediation("the federation API is under /api/federation/v1/")
@@ -333,6 +333,11 @@ async fn enroll(
             not_after: rfc3339(not_after),
         }),
     ))
+}
+
+/// Liveness, and the gateway's name (which an enrolling peer stores it under by default).
+async fn healthz(State(api): State<FederationApi>) -> Json<serde_json::Value> {
+    Json(json!({"status": "ok", "gateway": api.inner.gateway_name}))
 }
 
 fn ca_refusal(error: &CaError, peer: &str) -> ApiError {

@@ -151,11 +151,28 @@ pub(crate) async fn enroll(
     local_name: Option<&str>,
 ) -> Result<Enrolled, FederationError> {
     check_peer_name(&url.peer_name)?;
-    if let Some(name) = local_name {
-        check_peer_name(name)?;
-    }
-    let (key_pem, csr_pem, csr_spki) = new_key_and_csr(&url.peer_name)?;
     let client = http_client(url.server_root, None)?;
+
+    // First, over the pinned TLS, learn the gateway's name and make sure the local name is free: the
+    // token is single use, so nothing that can be checked before spending it is checked after.
+    let name = match local_name {
+        Some(name) => name.to_owned(),
+        None => gateway_name(&client, url).await?,
+    };
+    check_peer_name(&name).map_err(|_| {
+        FederationError::usage(
+            format!("{name:?} is not a usable local name for the granting gateway"),
+            "pass --name NAME (1 to 64 characters of a-z, 0-9, '-' and '.')",
+        )
+    })?;
+    if store.get_peer_by_name(&name).await?.is_some() {
+        return Err(FederationError::usage(
+            format!("a peer named {name:?} already exists here"),
+            "pass --name NAME to store the granting gateway under another name; the enrollment URL is still unused",
+        ));
+    }
+
+    let (key_pem, csr_pem, csr_spki) = new_key_and_csr(&url.peer_name)?;
     let endpoint = url.endpoint();
     let response = client
         .post(endpoint.clone())
@@ -176,18 +193,6 @@ pub(crate) async fn enroll(
     })?;
     let verified = verify_enrolled(&answer, &csr_spki, &url.peer_name)?;
 
-    let name = local_name
-        .map(str::to_owned)
-        .unwrap_or_else(|| answer.gateway.clone());
-    check_peer_name(&name).map_err(|_| {
-        FederationError::usage(
-            format!(
-                "the granting gateway calls itself {:?}, which is not a usable local peer name",
-                answer.gateway
-            ),
-            "pass --name NAME (1 to 64 characters of a-z, 0-9, '-' and '.')",
-        )
-    })?;
     let mut endpoint_url = url.base.clone();
     endpoint_url.set_fragment(Some(&format!("root-sha256={}", url.server_root)));
     let certificate = PeerCertificate::new(
@@ -291,6 +296,33 @@ fn verify_enrolled(
     }
     let not_after = OffsetDateTime::from(tbs.validity().not_after.to_system_time());
     Ok(VerifiedCertificate { serial, not_after })
+}
+
+/// The granting gateway's name, from its `/healthz` (over the TLS pinned by the enrollment URL).
+async fn gateway_name(
+    client: &reqwest::Client,
+    url: &EnrollmentUrl,
+) -> Result<String, FederationError> {
+    let mut health = url.base.clone();
+    health.set_path("/healthz");
+    let response = client
+        .get(health.clone())
+        .send()
+        .await
+        .map_err(|e| unreachable(&health, &e))?;
+    if !response.status().is_success() {
+        return Err(refusal(response).await);
+    }
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    body.get("gateway")
+        .and_then(|g| g.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            FederationError::usage(
+                "the granting gateway does not say its name",
+                "pass --name NAME to choose the local name of the granting gateway",
+            )
+        })
 }
 
 /// Where a stored peer is, and the root its server certificate must chain to.

@@ -155,6 +155,53 @@ fn two_gateway_processes_enroll_call_revoke_and_refuse_on_the_local_tier() {
         text(&out.stderr)
     );
 
+    // A second grant for the same peer: B already knows a gw-a, so without --name it refuses before
+    // spending the token; with another name it enrolls, and A replaces gw-b's certificate.
+    let out = mosaic(
+        cwd.path(),
+        &a,
+        &[
+            "federation",
+            "grant",
+            "create",
+            "--user",
+            USER,
+            "--peer",
+            "gw-b",
+            "--scope",
+            scope.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let second: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let second = second["id"].as_str().unwrap().to_owned();
+    let out = mosaic(cwd.path(), &a, &["federation", "grant", "token", &second]);
+    let url = text(&out.stdout).trim().to_owned();
+    let out = mosaic(cwd.path(), &b, &["federation", "peer", "enroll", &url]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("a peer named \"gw-a\" already exists here"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = mosaic(
+        cwd.path(),
+        &b,
+        &["federation", "peer", "enroll", &url, "--name", "gw-a-2"],
+    );
+    assert!(
+        out.status.success(),
+        "the URL was still unused: {}",
+        text(&out.stderr)
+    );
+    let out = mosaic(
+        cwd.path(),
+        &b,
+        &["federation", "peer", "call", "gw-a-2", "whoami"],
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["body"]["grant_id"], second.as_str());
+
     // The key B stores for its certificate is sealed, never in clear, in B's SQLite file.
     let sqlite = std::fs::read(b.join("mosaic.sqlite3")).unwrap();
     assert!(!String::from_utf8_lossy(&sqlite).contains("PRIVATE KEY"));
