@@ -427,6 +427,14 @@ impl AuthzCache {
         let Some(shared) = self.shared.as_ref() else {
             return;
         };
+        if grants.is_empty() {
+            return;
+        }
+        // A process that has just started (the CLI) may not be connected yet: give the connection a moment
+        // rather than leave the invalidation queued in a process about to exit.
+        if !shared.commands.is_connected() {
+            let _ = tokio::time::timeout(shared.settings.connect_timeout, shared.commands.wait_for_connect()).await;
+        }
         for grant in grants {
             let grant = Uuid::from(*grant);
             shared.local.invalidate(grant);
