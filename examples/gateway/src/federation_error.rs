@@ -92,7 +92,7 @@ impl FederationError {
             Self::Config(_) => "CONFIG".to_owned(),
             Self::Usage { .. } => "USAGE".to_owned(),
             Self::Secret { .. } => "SECRET".to_owned(),
-            Self::Store(e) => format!("STORE_{}", e.code()),
+            Self::Store(e) => format!("STORE_{}", e.code().to_ascii_uppercase()),
             Self::Ca(e) => e.code().to_owned(),
             Self::ServerIdentity(_) => "SERVER_IDENTITY".to_owned(),
             Self::Tls(_) => "TLS".to_owned(),
