@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod ca;
 mod cert;
 mod config;
 mod doctor;
-mod keys;
 mod seal;
 // The federation flow (issue 7).
 mod context;
@@ -56,14 +56,14 @@ enum Command {
     /// Seal and open values with `BETTER_AUTH_SECRET`.
     #[command(subcommand)]
     Seal(seal::SealCommand),
+    /// Issue federation certificates from step-ca.
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
     /// Federation grants (granting side) and peers (enrolling side).
     #[command(subcommand)]
     Federation(federation_cli::FederationCommand),
     /// Two gateways on loopback federate step by step: grant, token, enroll, allowed, revoke, refused.
     Demo(demo::DemoArgs),
-    /// Rotate BETTER_AUTH_SECRET: count sealed values per key, re-seal them under the current key.
-    #[command(subcommand)]
-    Keys(keys::KeysCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,9 +80,9 @@ fn main() -> ExitCode {
         Command::Gateway(GatewayCommand::Doctor(args)) => doctor::run(cli.config.as_deref(), &args),
         Command::Cert(cmd) => cert::run(&cmd),
         Command::Seal(cmd) => seal::run(&cmd),
+        Command::Ca(cmd) => ca::run(&cmd),
         Command::Gateway(GatewayCommand::Serve(args)) => serve::run(cli.config.as_deref(), &args),
         Command::Federation(cmd) => federation_cli::run(cli.config.as_deref(), &cmd),
         Command::Demo(args) => demo::run(cli.config.as_deref(), &args),
-        Command::Keys(cmd) => keys::run(cli.config.as_deref(), &cmd),
     }
 }
