@@ -11,6 +11,7 @@ mod ca;
 mod cert;
 mod config;
 mod doctor;
+mod keys;
 mod seal;
 // The federation flow (issue 7).
 mod context;
@@ -64,6 +65,9 @@ enum Command {
     Federation(federation_cli::FederationCommand),
     /// Two gateways on loopback federate step by step: grant, token, enroll, allowed, revoke, refused.
     Demo(demo::DemoArgs),
+    /// Rotate BETTER_AUTH_SECRET: count sealed values per key, re-seal them under the current key.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,5 +88,6 @@ fn main() -> ExitCode {
         Command::Gateway(GatewayCommand::Serve(args)) => serve::run(cli.config.as_deref(), &args),
         Command::Federation(cmd) => federation_cli::run(cli.config.as_deref(), &cmd),
         Command::Demo(args) => demo::run(cli.config.as_deref(), &args),
+        Command::Keys(cmd) => keys::run(cli.config.as_deref(), &cmd),
     }
 }
