@@ -12,7 +12,12 @@
 //!   TLS connection as the reference floor; then 200 issuances with 16 in flight (throughput).
 //!
 //! Run: `cargo bench -p mosaic-benches --bench ca`. Figures: crates/mosaic-ca-client/README.md.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, clippy::print_stderr)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    clippy::print_stderr
+)]
 
 use std::{
     hint::black_box,
@@ -111,17 +116,28 @@ fn end_to_end() {
             StepCaConfig::builder()
                 .url(std::env::var("STEP_CA_URL").unwrap())
                 .provisioner_key_json(std::env::var("STEP_CA_PROVISIONER_KEY_JSON").unwrap())
-                .provisioner_password(std::env::var("STEP_CA_PROVISIONER_PASSWORD").unwrap_or_default())
+                .provisioner_password(
+                    std::env::var("STEP_CA_PROVISIONER_PASSWORD").unwrap_or_default(),
+                )
                 .root_cert_path(std::env::var("STEP_CA_ROOT_CERT_PATH").unwrap())
                 .build()
                 .expect("the STEP_CA_* variables must describe the running CA"),
         )
         .unwrap(),
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let n = 200;
     runtime.block_on(async {
-        let request = || IssueRequest::new(uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string(), "bench.mosaic.test");
+        let request = || {
+            IssueRequest::new(
+                uuid::Uuid::new_v4().to_string(),
+                uuid::Uuid::new_v4().to_string(),
+                "bench.mosaic.test",
+            )
+        };
         // Warm up the connection and the CA.
         for _ in 0..5 {
             client.issue(&request()).await.unwrap();
@@ -139,7 +155,10 @@ fn end_to_end() {
             black_box(client.issue(&r).await.unwrap());
             issue.push(t.elapsed());
         }
-        eprintln!("ca/end-to-end against {} (sequential, one connection):", client.config().url());
+        eprintln!(
+            "ca/end-to-end against {} (sequential, one connection):",
+            client.config().url()
+        );
         let (h50, h99) = summary("GET /health (reference: TLS round trip)", health);
         let (i50, i99) = summary("issue (key+CSR+token, POST /1.0/sign, verify)", issue);
         eprintln!(

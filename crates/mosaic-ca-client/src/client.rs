@@ -34,7 +34,9 @@ pub struct StepCaClient {
 
 impl fmt::Debug for StepCaClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StepCaClient").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("StepCaClient")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -95,7 +97,9 @@ impl StepCaClient {
     pub fn new(config: StepCaConfig) -> Result<Self, CaError> {
         let mut roots = rustls::RootCertStore::empty();
         roots
-            .add(rustls_pki_types::CertificateDer::from(config.root_der.as_slice().to_vec()))
+            .add(rustls_pki_types::CertificateDer::from(
+                config.root_der.as_slice().to_vec(),
+            ))
             .map_err(|e| CaError::Config(format!("the root certificate cannot be trusted: {e}")))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut tls = rustls::ClientConfig::builder_with_provider(provider)
@@ -151,7 +155,12 @@ impl StepCaClient {
     /// [`CaError::CaUnreachable`], [`CaError::CaTls`], [`CaError::CaRejected`] or
     /// [`CaError::CaBadResponse`].
     pub async fn health(&self) -> Result<(), CaError> {
-        let response = self.http.get(self.health_url.clone()).send().await.map_err(|e| self.transport_error(&e))?;
+        let response = self
+            .http
+            .get(self.health_url.clone())
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
         let status = response.status();
         let body = self.read_body(response).await?;
         if !status.is_success() {
@@ -163,8 +172,13 @@ impl StepCaClient {
         }
         match serde_json::from_slice::<Health>(&body) {
             Ok(h) if h.status == "ok" => Ok(()),
-            Ok(h) => Err(CaError::CaBadResponse(format!("/health says status {:?}", sanitize(&h.status)))),
-            Err(_) => Err(CaError::CaBadResponse("/health did not answer step-ca's JSON".into())),
+            Ok(h) => Err(CaError::CaBadResponse(format!(
+                "/health says status {:?}",
+                sanitize(&h.status)
+            ))),
+            Err(_) => Err(CaError::CaBadResponse(
+                "/health did not answer step-ca's JSON".into(),
+            )),
         }
     }
 
@@ -184,7 +198,11 @@ impl StepCaClient {
     /// # Errors
     /// The request's own errors (ids, names, validity, CSR).
     #[doc(hidden)]
-    pub fn prepare(&self, request: &IssueRequest, options: &TokenOptions) -> Result<PreparedIssuance, CaError> {
+    pub fn prepare(
+        &self,
+        request: &IssueRequest,
+        options: &TokenOptions,
+    ) -> Result<PreparedIssuance, CaError> {
         let checked = request::check(request, self.config.validity_bounds())?;
         let grant_id = checked.identity.grant_id.to_string();
         let subject_user_id = checked.identity.subject_user_id.to_string();
@@ -228,16 +246,19 @@ impl StepCaClient {
         if status.as_u16() != 201 && status.as_u16() != 200 {
             return Err(self.status_error(status.as_u16(), &bytes));
         }
-        let sign: SignResponse = serde_json::from_slice(&bytes)
-            .map_err(|_| CaError::CaBadResponse(format!("HTTP {status} without a step-ca sign response")))?;
-        let leaf_der = pem_certificate_der(&sign.crt).map_err(|e| CaError::CertParse(format!("crt: {e}")))?;
+        let sign: SignResponse = serde_json::from_slice(&bytes).map_err(|_| {
+            CaError::CaBadResponse(format!("HTTP {status} without a step-ca sign response"))
+        })?;
+        let leaf_der =
+            pem_certificate_der(&sign.crt).map_err(|e| CaError::CertParse(format!("crt: {e}")))?;
         let mut chain_pems: Vec<&String> = sign.cert_chain.iter().skip(1).collect();
         if sign.cert_chain.is_empty() {
             chain_pems.extend(sign.ca.as_ref());
         }
         let mut intermediates = Vec::new();
         for pem in chain_pems {
-            let der = pem_certificate_der(pem).map_err(|e| CaError::CertParse(format!("certChain: {e}")))?;
+            let der = pem_certificate_der(pem)
+                .map_err(|e| CaError::CertParse(format!("certChain: {e}")))?;
             if der.as_slice() != self.config.root_der() {
                 intermediates.push(der);
             }
@@ -267,7 +288,11 @@ impl StepCaClient {
 
     async fn read_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, CaError> {
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(&e))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(&e))?
+        {
             if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
                 return Err(CaError::CaBadResponse(format!(
                     "the response is larger than {MAX_RESPONSE_BYTES} bytes"
@@ -341,7 +366,10 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         }
         current = err.source();
         if current.is_none() {
-            if let Some(inner) = err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            if let Some(inner) = err
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
                 let text = inner.to_string();
                 if !parts.iter().any(|p| p.contains(&text)) {
                     parts.push(text);
@@ -373,5 +401,7 @@ fn pem_certificate_der(pem: &str) -> Result<Vec<u8>, String> {
         .and_then(|rest| rest.strip_suffix("-----END CERTIFICATE-----"))
         .ok_or_else(|| "not one PEM CERTIFICATE block".to_owned())?;
     let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    STANDARD.decode(b64).map_err(|_| "the PEM body is not base64".to_owned())
+    STANDARD
+        .decode(b64)
+        .map_err(|_| "the PEM body is not base64".to_owned())
 }

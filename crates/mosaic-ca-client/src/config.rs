@@ -300,7 +300,11 @@ impl StepCaConfigBuilder {
     /// # Errors
     /// [`CaError::Config`], [`CaError::KeyDecrypt`] or [`CaError::RootFingerprintMismatch`].
     pub fn build(self) -> Result<StepCaConfig, CaError> {
-        let url = parse_url(self.url.as_deref().ok_or_else(|| CaError::Config(format!("{ENV_URL} is not set")))?)?;
+        let url = parse_url(
+            self.url
+                .as_deref()
+                .ok_or_else(|| CaError::Config(format!("{ENV_URL} is not set")))?,
+        )?;
         let (root_der, root_fingerprint) = load_root(
             self.root
                 .as_ref()
@@ -328,11 +332,17 @@ impl StepCaConfigBuilder {
             .key_json
             .ok_or_else(|| CaError::Config(format!("{ENV_PROVISIONER_KEY_JSON} is not set")))?;
         let key = decode_key(&key_json, self.password.as_ref())?;
-        let (min_validity, max_validity) = self.bounds.unwrap_or((DEFAULT_MIN_VALIDITY, DEFAULT_MAX_VALIDITY));
+        let (min_validity, max_validity) = self
+            .bounds
+            .unwrap_or((DEFAULT_MIN_VALIDITY, DEFAULT_MAX_VALIDITY));
         if min_validity > max_validity || max_validity.is_zero() {
-            return Err(CaError::Config("the validity bounds are empty (min > max, or max is 0)".into()));
+            return Err(CaError::Config(
+                "the validity bounds are empty (min > max, or max is 0)".into(),
+            ));
         }
-        let provisioner = self.provisioner.unwrap_or_else(|| DEFAULT_PROVISIONER.to_owned());
+        let provisioner = self
+            .provisioner
+            .unwrap_or_else(|| DEFAULT_PROVISIONER.to_owned());
         if provisioner.is_empty() {
             return Err(CaError::Config("the provisioner name is empty".into()));
         }
@@ -361,13 +371,17 @@ fn parse_url(text: &str) -> Result<Url, CaError> {
         )));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(CaError::Config(format!("{ENV_URL} must not carry credentials")));
+        return Err(CaError::Config(format!(
+            "{ENV_URL} must not carry credentials"
+        )));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(CaError::Config(format!("{ENV_URL} has no host")));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(CaError::Config(format!("{ENV_URL} must not have a query or fragment")));
+        return Err(CaError::Config(format!(
+            "{ENV_URL} must not have a query or fragment"
+        )));
     }
     Ok(url)
 }
@@ -377,13 +391,19 @@ fn load_root(source: &RootSource) -> Result<(Vec<u8>, String), CaError> {
     let bytes = match source {
         RootSource::Bytes(b) => b.clone(),
         RootSource::Path(path) => std::fs::read(path).map_err(|e| {
-            CaError::Config(format!("cannot read the root certificate {} ({ENV_ROOT_CERT_PATH}): {e}", path.display()))
+            CaError::Config(format!(
+                "cannot read the root certificate {} ({ENV_ROOT_CERT_PATH}): {e}",
+                path.display()
+            ))
         })?,
     };
     let der = root_der_from_bytes(&bytes)?;
     let cert_der = rustls_pki_types::CertificateDer::from(der.as_slice());
-    webpki::anchor_from_trusted_cert(&cert_der)
-        .map_err(|e| CaError::Config(format!("the root certificate is not usable as a trust anchor: {e}")))?;
+    webpki::anchor_from_trusted_cert(&cert_der).map_err(|e| {
+        CaError::Config(format!(
+            "the root certificate is not usable as a trust anchor: {e}"
+        ))
+    })?;
     let fingerprint = hex::encode(Sha256::digest(&der));
     Ok((der, fingerprint))
 }
@@ -402,13 +422,17 @@ pub(crate) fn root_der_from_bytes(bytes: &[u8]) -> Result<Vec<u8>, CaError> {
                 "the root certificate file holds {count} PEM blocks; it must hold exactly the root"
             )));
         }
-        let cert = Certificate::from_pem(text)
-            .map_err(|e| CaError::Config(format!("the root certificate is not a PEM CERTIFICATE: {e}")))?;
+        let cert = Certificate::from_pem(text).map_err(|e| {
+            CaError::Config(format!(
+                "the root certificate is not a PEM CERTIFICATE: {e}"
+            ))
+        })?;
         cert.to_der()
             .map_err(|e| CaError::Config(format!("the root certificate cannot be re-encoded: {e}")))
     } else {
-        Certificate::from_der(bytes)
-            .map_err(|e| CaError::Config(format!("the root certificate is neither PEM nor DER: {e}")))?;
+        Certificate::from_der(bytes).map_err(|e| {
+            CaError::Config(format!("the root certificate is neither PEM nor DER: {e}"))
+        })?;
         Ok(bytes.to_vec())
     }
 }
@@ -471,7 +495,10 @@ mod tests {
         let config = StepCaConfig::from_vars(|k| env.get(k).cloned()).unwrap();
         // Node computed the RFC 7638 thumbprint independently and put it in the JWK as kid.
         assert_eq!(config.provisioner_kid(), v["jwk"]["kid"].as_str().unwrap());
-        assert_eq!(config.provisioner_thumbprint(), v["jwk"]["kid"].as_str().unwrap());
+        assert_eq!(
+            config.provisioner_thumbprint(),
+            v["jwk"]["kid"].as_str().unwrap()
+        );
         assert_eq!(config.provisioner(), DEFAULT_PROVISIONER);
         assert_eq!(config.root_fingerprint(), fingerprint);
         assert_eq!(config.connect_timeout(), Duration::from_secs(5));
@@ -487,7 +514,11 @@ mod tests {
         let (_dir, root, _) = root_file();
         let env = vars(&root, &v["jwk"].to_string(), None);
         StepCaConfig::from_vars(|k| env.get(k).cloned()).unwrap();
-        let env = vars(&root, v["jwe_compact"].as_str().unwrap(), v["password"].as_str());
+        let env = vars(
+            &root,
+            v["jwe_compact"].as_str().unwrap(),
+            v["password"].as_str(),
+        );
         StepCaConfig::from_vars(|k| env.get(k).cloned()).unwrap();
     }
 
@@ -499,16 +530,86 @@ mod tests {
         let good = vars(&root, &jwe, v["password"].as_str());
 
         let cases: Vec<(&str, Box<dyn Fn(&mut HashMap<String, String>)>, &str, &str)> = vec![
-            ("no url", Box::new(|m| { m.remove(ENV_URL); }), "CONFIG", ENV_URL),
-            ("http url", Box::new(|m| { m.insert(ENV_URL.into(), "http://localhost:9000".into()); }), "CONFIG", "https"),
-            ("creds in url", Box::new(|m| { m.insert(ENV_URL.into(), "https://u:p@localhost:9000".into()); }), "CONFIG", "credentials"),
-            ("no key", Box::new(|m| { m.remove(ENV_PROVISIONER_KEY_JSON); }), "CONFIG", ENV_PROVISIONER_KEY_JSON),
-            ("no password", Box::new(|m| { m.remove(ENV_PROVISIONER_PASSWORD); }), "CONFIG", ENV_PROVISIONER_PASSWORD),
-            ("wrong password", Box::new(|m| { m.insert(ENV_PROVISIONER_PASSWORD.into(), "wrong-password-123".into()); }), "KEY_DECRYPT", "wrong password"),
-            ("no root", Box::new(|m| { m.remove(ENV_ROOT_CERT_PATH); }), "CONFIG", ENV_ROOT_CERT_PATH),
-            ("missing root file", Box::new(|m| { m.insert(ENV_ROOT_CERT_PATH.into(), "/nonexistent/root.crt".into()); }), "CONFIG", "/nonexistent/root.crt"),
-            ("bad pin", Box::new(|m| { m.insert(ENV_ROOT_FINGERPRINT.into(), "00".repeat(32)); }), "ROOT_FINGERPRINT_MISMATCH", "pinned"),
-            ("malformed pin", Box::new(|m| { m.insert(ENV_ROOT_FINGERPRINT.into(), "xyz".into()); }), "CONFIG", ENV_ROOT_FINGERPRINT),
+            (
+                "no url",
+                Box::new(|m| {
+                    m.remove(ENV_URL);
+                }),
+                "CONFIG",
+                ENV_URL,
+            ),
+            (
+                "http url",
+                Box::new(|m| {
+                    m.insert(ENV_URL.into(), "http://localhost:9000".into());
+                }),
+                "CONFIG",
+                "https",
+            ),
+            (
+                "creds in url",
+                Box::new(|m| {
+                    m.insert(ENV_URL.into(), "https://u:p@localhost:9000".into());
+                }),
+                "CONFIG",
+                "credentials",
+            ),
+            (
+                "no key",
+                Box::new(|m| {
+                    m.remove(ENV_PROVISIONER_KEY_JSON);
+                }),
+                "CONFIG",
+                ENV_PROVISIONER_KEY_JSON,
+            ),
+            (
+                "no password",
+                Box::new(|m| {
+                    m.remove(ENV_PROVISIONER_PASSWORD);
+                }),
+                "CONFIG",
+                ENV_PROVISIONER_PASSWORD,
+            ),
+            (
+                "wrong password",
+                Box::new(|m| {
+                    m.insert(ENV_PROVISIONER_PASSWORD.into(), "wrong-password-123".into());
+                }),
+                "KEY_DECRYPT",
+                "wrong password",
+            ),
+            (
+                "no root",
+                Box::new(|m| {
+                    m.remove(ENV_ROOT_CERT_PATH);
+                }),
+                "CONFIG",
+                ENV_ROOT_CERT_PATH,
+            ),
+            (
+                "missing root file",
+                Box::new(|m| {
+                    m.insert(ENV_ROOT_CERT_PATH.into(), "/nonexistent/root.crt".into());
+                }),
+                "CONFIG",
+                "/nonexistent/root.crt",
+            ),
+            (
+                "bad pin",
+                Box::new(|m| {
+                    m.insert(ENV_ROOT_FINGERPRINT.into(), "00".repeat(32));
+                }),
+                "ROOT_FINGERPRINT_MISMATCH",
+                "pinned",
+            ),
+            (
+                "malformed pin",
+                Box::new(|m| {
+                    m.insert(ENV_ROOT_FINGERPRINT.into(), "xyz".into());
+                }),
+                "CONFIG",
+                ENV_ROOT_FINGERPRINT,
+            ),
         ];
         for (case, mutate, code, needle) in cases {
             let mut env = good.clone();
@@ -517,7 +618,10 @@ mod tests {
             assert_eq!(err.code(), code, "{case}: {err}");
             assert!(err.to_string().contains(needle), "{case}: {err}");
             assert!(!err.remediation().is_empty());
-            assert!(!err.to_string().contains(v["password"].as_str().unwrap()), "{case}");
+            assert!(
+                !err.to_string().contains(v["password"].as_str().unwrap()),
+                "{case}"
+            );
         }
         // The right pin, with colons and uppercase, is accepted.
         let mut env = good.clone();

@@ -54,8 +54,13 @@ impl San {
             return Ok(San::Ip(ip));
         }
         if let Some((scheme, rest)) = text.split_once(':') {
-            let scheme_ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+            let scheme_ok = scheme
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
             if scheme_ok && !rest.is_empty() {
                 return Ok(San::Uri(text.to_owned()));
             }
@@ -72,7 +77,8 @@ impl San {
 
     fn to_general_name(&self) -> Result<GeneralName, CaError> {
         let ia5 = |s: &str| {
-            Ia5String::new(s).map_err(|_| CaError::InvalidName(format!("SAN {:?} is not IA5 text", shorten(s))))
+            Ia5String::new(s)
+                .map_err(|_| CaError::InvalidName(format!("SAN {:?} is not IA5 text", shorten(s))))
         };
         Ok(match self {
             San::Ip(ip) => GeneralName::from(*ip),
@@ -100,7 +106,12 @@ impl San {
                 }
                 n => return Err(format!("an IP address SAN of {n} bytes")),
             },
-            other => return Err(format!("an unsupported SAN type ({})", general_name_kind(other))),
+            other => {
+                return Err(format!(
+                    "an unsupported SAN type ({})",
+                    general_name_kind(other)
+                ));
+            }
         })
     }
 }
@@ -141,13 +152,18 @@ impl CertNames {
             )));
         }
         if common_name.chars().any(char::is_control) {
-            return Err(CaError::InvalidName("the common name contains control characters".into()));
+            return Err(CaError::InvalidName(
+                "the common name contains control characters".into(),
+            ));
         }
         let sans: Vec<String> = match sans {
             Some(list) if !list.is_empty() => list.to_vec(),
             _ => vec![common_name.to_owned()],
         };
-        let mut classified = sans.iter().map(|s| San::classify(s)).collect::<Result<Vec<_>, _>>()?;
+        let mut classified = sans
+            .iter()
+            .map(|s| San::classify(s))
+            .collect::<Result<Vec<_>, _>>()?;
         classified.sort();
         if classified.windows(2).any(|w| w[0] == w[1]) {
             return Err(CaError::InvalidName("a SAN is listed twice".into()));
@@ -162,7 +178,8 @@ impl CertNames {
     /// The subject: a single CN attribute, as a UTF8String.
     pub(crate) fn subject(&self) -> Result<Name, CaError> {
         let value = der::asn1::Any::encode_from(
-            &Utf8StringRef::new(&self.common_name).map_err(|e| CaError::InvalidName(e.to_string()))?,
+            &Utf8StringRef::new(&self.common_name)
+                .map_err(|e| CaError::InvalidName(e.to_string()))?,
         )
         .map_err(|e| CaError::Internal(format!("encoding the subject: {e}")))?;
         let rdn = RelativeDistinguishedName::try_from(vec![AttributeTypeAndValue {
@@ -182,12 +199,20 @@ impl CertNames {
     /// The subjectAltName extension value.
     pub(crate) fn subject_alt_name(&self) -> Result<SubjectAltName, CaError> {
         Ok(SubjectAltName(
-            self.classified.iter().map(San::to_general_name).collect::<Result<_, _>>()?,
+            self.classified
+                .iter()
+                .map(San::to_general_name)
+                .collect::<Result<_, _>>()?,
         ))
     }
 
     /// Checks a certificate's (or CSR's) names against these. `what` says which object is checked.
-    pub(crate) fn check(&self, subject: &Name, san: Option<&SubjectAltName>, what: &str) -> Result<(), String> {
+    pub(crate) fn check(
+        &self,
+        subject: &Name,
+        san: Option<&SubjectAltName>,
+        what: &str,
+    ) -> Result<(), String> {
         let cn = common_name_of(subject).map_err(|e| format!("{what}: {e}"))?;
         if cn.as_deref() != Some(self.common_name.as_str()) {
             return Err(format!(
@@ -270,8 +295,14 @@ pub(crate) fn generate(names: &CertNames) -> Result<PreparedCsr, CaError> {
         .build::<_, DerSignature>(&key)
         .map_err(|e| CaError::Internal(format!("signing the CSR: {e}")))?;
     let der = csr.to_der().map_err(internal("encoding the CSR"))?;
-    let pem = csr.to_pem(LineEnding::LF).map_err(internal("encoding the CSR"))?;
-    let spki_der = csr.info.public_key.to_der().map_err(internal("encoding the public key"))?;
+    let pem = csr
+        .to_pem(LineEnding::LF)
+        .map_err(internal("encoding the CSR"))?;
+    let spki_der = csr
+        .info
+        .public_key
+        .to_der()
+        .map_err(internal("encoding the public key"))?;
     let key_pem = key
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|e| CaError::Internal(format!("encoding the private key: {e}")))?;
@@ -289,7 +320,8 @@ pub(crate) fn validate(input: &[u8], names: &CertNames) -> Result<PreparedCsr, C
     let bad = |msg: String| CaError::InvalidCsr(msg);
     let trimmed = input.trim_ascii_start();
     let csr = if trimmed.starts_with(b"-----BEGIN") {
-        let text = std::str::from_utf8(trimmed).map_err(|_| bad("the PEM is not UTF-8 text".into()))?;
+        let text =
+            std::str::from_utf8(trimmed).map_err(|_| bad("the PEM is not UTF-8 text".into()))?;
         CertReq::from_pem(text).map_err(|e| bad(format!("not a PEM CERTIFICATE REQUEST: {e}")))?
     } else {
         CertReq::from_der(input).map_err(|e| bad(format!("not a DER PKCS#10 request: {e}")))?
@@ -300,23 +332,42 @@ pub(crate) fn validate(input: &[u8], names: &CertNames) -> Result<PreparedCsr, C
             csr.algorithm.oid
         )));
     }
-    let spki_der = csr.info.public_key.to_der().map_err(|e| bad(format!("public key: {e}")))?;
+    let spki_der = csr
+        .info
+        .public_key
+        .to_der()
+        .map_err(|e| bad(format!("public key: {e}")))?;
     let verifying_key = VerifyingKey::from_public_key_der(&spki_der)
         .map_err(|_| bad("the public key is not a P-256 EC key".into()))?;
-    let info_der = csr.info.to_der().map_err(|e| bad(format!("request info: {e}")))?;
+    let info_der = csr
+        .info
+        .to_der()
+        .map_err(|e| bad(format!("request info: {e}")))?;
     let signature = DerSignature::try_from(csr.signature.raw_bytes())
         .map_err(|_| bad("the signature is not a DER ECDSA signature".into()))?;
-    verifying_key
-        .verify(&info_der, &signature)
-        .map_err(|_| bad("the self-signature does not verify (the CSR was altered or signed by another key)".into()))?;
+    verifying_key.verify(&info_der, &signature).map_err(|_| {
+        bad(
+            "the self-signature does not verify (the CSR was altered or signed by another key)"
+                .into(),
+        )
+    })?;
 
     let mut san = None;
-    for attr in csr.info.attributes.iter().filter(|a| a.oid == ID_EXTENSION_REQ) {
+    for attr in csr
+        .info
+        .attributes
+        .iter()
+        .filter(|a| a.oid == ID_EXTENSION_REQ)
+    {
         for value in attr.values.iter() {
             let ext_req: ExtensionReq = value
                 .decode_as()
                 .map_err(|e| bad(format!("the extensionRequest attribute is malformed: {e}")))?;
-            for ext in ext_req.0.iter().filter(|e| e.extn_id == <SubjectAltName as const_oid::AssociatedOid>::OID) {
+            for ext in ext_req
+                .0
+                .iter()
+                .filter(|e| e.extn_id == <SubjectAltName as const_oid::AssociatedOid>::OID)
+            {
                 if san.is_some() {
                     return Err(bad("the CSR requests subjectAltName twice".into()));
                 }
@@ -327,9 +378,13 @@ pub(crate) fn validate(input: &[u8], names: &CertNames) -> Result<PreparedCsr, C
             }
         }
     }
-    names.check(&csr.info.subject, san.as_ref(), "the CSR").map_err(bad)?;
+    names
+        .check(&csr.info.subject, san.as_ref(), "the CSR")
+        .map_err(bad)?;
     let der = csr.to_der().map_err(|e| bad(format!("re-encoding: {e}")))?;
-    let pem = csr.to_pem(LineEnding::LF).map_err(|e| bad(format!("re-encoding: {e}")))?;
+    let pem = csr
+        .to_pem(LineEnding::LF)
+        .map_err(|e| bad(format!("re-encoding: {e}")))?;
     Ok(PreparedCsr {
         der,
         pem,
@@ -358,7 +413,10 @@ mod tests {
         ];
         let n = CertNames::new("peer-1.example", Some(&sans)).unwrap();
         assert!(n.classified.contains(&San::Ip("10.0.0.1".parse().unwrap())));
-        assert!(n.classified.contains(&San::Uri("spiffe://mosaic/peer".into())));
+        assert!(
+            n.classified
+                .contains(&San::Uri("spiffe://mosaic/peer".into()))
+        );
         assert!(n.classified.contains(&San::Email("ops@example.org".into())));
     }
 
@@ -381,10 +439,24 @@ mod tests {
 
     #[test]
     fn generated_csr_validates_and_carries_the_names() {
-        let names = CertNames::new("peer-1.example", Some(&["peer-1.example".to_owned(), "127.0.0.1".to_owned()])).unwrap();
+        let names = CertNames::new(
+            "peer-1.example",
+            Some(&["peer-1.example".to_owned(), "127.0.0.1".to_owned()]),
+        )
+        .unwrap();
         let prepared = generate(&names).unwrap();
-        assert!(prepared.pem.starts_with("-----BEGIN CERTIFICATE REQUEST-----"));
-        assert!(prepared.key_pem.as_ref().unwrap().starts_with("-----BEGIN PRIVATE KEY-----"));
+        assert!(
+            prepared
+                .pem
+                .starts_with("-----BEGIN CERTIFICATE REQUEST-----")
+        );
+        assert!(
+            prepared
+                .key_pem
+                .as_ref()
+                .unwrap()
+                .starts_with("-----BEGIN PRIVATE KEY-----")
+        );
         // Our own validator accepts it, from PEM and from DER.
         let again = validate(prepared.pem.as_bytes(), &names).unwrap();
         assert_eq!(again.der, prepared.der);
@@ -409,10 +481,16 @@ mod tests {
         let mut tampered = prepared.der.clone();
         let pos = tampered.windows(6).position(|w| w == b"peer-1").unwrap();
         tampered[pos] = b'q';
-        let err = validate(&tampered, &CertNames::new("qeer-1.example", None).unwrap()).unwrap_err();
+        let err =
+            validate(&tampered, &CertNames::new("qeer-1.example", None).unwrap()).unwrap_err();
         assert_eq!(err.code(), "INVALID_CSR");
         assert!(err.to_string().contains("self-signature"), "{err}");
-        for garbage in [&b""[..], b"\x30\x03\x02\x01", b"-----BEGIN CERTIFICATE REQUEST-----\nxx\n", b"hello"] {
+        for garbage in [
+            &b""[..],
+            b"\x30\x03\x02\x01",
+            b"-----BEGIN CERTIFICATE REQUEST-----\nxx\n",
+            b"hello",
+        ] {
             assert_eq!(validate(garbage, &names).unwrap_err().code(), "INVALID_CSR");
         }
     }

@@ -6,7 +6,7 @@
 //! the JOSE crates either use `ring`/OpenSSL or an older RustCrypto generation (a second `p256` and
 //! `der` in the tree), and this is one fixed algorithm combination of about a hundred lines.
 
-use aes_gcm::{Aes128Gcm, Aes256Gcm, AeadInOut, KeyInit, Nonce, Tag};
+use aes_gcm::{AeadInOut, Aes128Gcm, Aes256Gcm, KeyInit, Nonce, Tag};
 use aes_kw::KwAes128;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::Deserialize;
@@ -47,13 +47,17 @@ pub(crate) fn classify(text: &str) -> Result<KeyMaterial<'_>, CaError> {
             ciphertext: Option<serde::de::IgnoredAny>,
         }
         let probe: Probe = serde_json::from_str(trimmed).map_err(|e| {
-            CaError::KeyDecrypt(format!("the provisioner key is not valid JSON ({})", json_error(&e)))
+            CaError::KeyDecrypt(format!(
+                "the provisioner key is not valid JSON ({})",
+                json_error(&e)
+            ))
         })?;
         return match (probe.kty.is_some(), probe.ciphertext.is_some()) {
             (_, true) => Ok(KeyMaterial::JsonJwe(trimmed)),
             (true, false) => Ok(KeyMaterial::PlainJwk(trimmed.as_bytes())),
             (false, false) => Err(CaError::KeyDecrypt(
-                "the provisioner key JSON is neither a JWK (no kty) nor a JWE (no ciphertext)".into(),
+                "the provisioner key JSON is neither a JWK (no kty) nor a JWE (no ciphertext)"
+                    .into(),
             )),
         };
     }
@@ -90,7 +94,9 @@ fn decode_protected(protected_b64: &str) -> Result<Map<String, Value>, CaError> 
     let bytes = b64("protected header", protected_b64)?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(CaError::KeyDecrypt("the JWE's protected header is not a JSON object".into())),
+        Ok(_) => Err(CaError::KeyDecrypt(
+            "the JWE's protected header is not a JSON object".into(),
+        )),
         Err(e) => Err(CaError::KeyDecrypt(format!(
             "the JWE's protected header is not JSON ({})",
             json_error(&e)
@@ -112,14 +118,18 @@ fn merge_header(header: &mut Map<String, Value>, extra: Option<&Value>) -> Resul
             }
             Ok(())
         }
-        Some(_) => Err(CaError::KeyDecrypt("a JWE unprotected header is not a JSON object".into())),
+        Some(_) => Err(CaError::KeyDecrypt(
+            "a JWE unprotected header is not a JSON object".into(),
+        )),
     }
 }
 
 fn parse_compact(text: &str) -> Result<JweParts, CaError> {
     let parts: Vec<&str> = text.split('.').collect();
     let [protected, encrypted_key, iv, ciphertext, tag] = parts.as_slice() else {
-        return Err(CaError::KeyDecrypt("a compact JWE has exactly five parts".into()));
+        return Err(CaError::KeyDecrypt(
+            "a compact JWE has exactly five parts".into(),
+        ));
     };
     Ok(JweParts {
         protected_b64: (*protected).to_owned(),
@@ -133,13 +143,16 @@ fn parse_compact(text: &str) -> Result<JweParts, CaError> {
 }
 
 fn parse_json(text: &str) -> Result<JweParts, CaError> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| CaError::KeyDecrypt(format!("the JWE is not valid JSON ({})", json_error(&e))))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        CaError::KeyDecrypt(format!("the JWE is not valid JSON ({})", json_error(&e)))
+    })?;
     let get_str = |obj: &Value, name: &str| -> Result<Option<String>, CaError> {
         match obj.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(CaError::KeyDecrypt(format!("the JWE's {name} is not a string"))),
+            Some(_) => Err(CaError::KeyDecrypt(format!(
+                "the JWE's {name} is not a string"
+            ))),
         }
     };
     let required = |obj: &Value, name: &str| -> Result<String, CaError> {
@@ -150,7 +163,10 @@ fn parse_json(text: &str) -> Result<JweParts, CaError> {
     merge_header(&mut header, value.get("unprotected"))?;
     // Flattened syntax (`header`, `encrypted_key` at the top) or general syntax (one recipient).
     let (recipient_header, encrypted_key) = match value.get("recipients") {
-        None | Some(Value::Null) => (value.get("header").cloned(), get_str(&value, "encrypted_key")?),
+        None | Some(Value::Null) => (
+            value.get("header").cloned(),
+            get_str(&value, "encrypted_key")?,
+        ),
         Some(Value::Array(recipients)) => match recipients.as_slice() {
             [only] => (only.get("header").cloned(), get_str(only, "encrypted_key")?),
             _ => {
@@ -160,7 +176,11 @@ fn parse_json(text: &str) -> Result<JweParts, CaError> {
                 )));
             }
         },
-        Some(_) => return Err(CaError::KeyDecrypt("the JWE's recipients is not an array".into())),
+        Some(_) => {
+            return Err(CaError::KeyDecrypt(
+                "the JWE's recipients is not an array".into(),
+            ));
+        }
     };
     merge_header(&mut header, recipient_header.as_ref())?;
     Ok(JweParts {
@@ -187,17 +207,21 @@ pub(crate) fn decrypt(text: &str, password: &[u8]) -> Result<Zeroizing<Vec<u8>>,
         KeyMaterial::JsonJwe(json) => parse_json(json)?,
         KeyMaterial::CompactJwe(compact) => parse_compact(compact)?,
         KeyMaterial::PlainJwk(_) => {
-            return Err(CaError::KeyDecrypt("the provisioner key is a plain JWK, not a JWE".into()));
+            return Err(CaError::KeyDecrypt(
+                "the provisioner key is a plain JWK, not a JWE".into(),
+            ));
         }
     };
     let header_str = |name: &str| parts.header.get(name).and_then(Value::as_str);
-    let alg = header_str("alg").ok_or_else(|| CaError::KeyDecrypt("the JWE header has no alg".into()))?;
+    let alg =
+        header_str("alg").ok_or_else(|| CaError::KeyDecrypt("the JWE header has no alg".into()))?;
     if alg != PBES2_ALG {
         return Err(CaError::KeyDecrypt(format!(
             "the JWE's alg is {alg:?}; only {PBES2_ALG} (a password-encrypted step key) is supported"
         )));
     }
-    let enc = header_str("enc").ok_or_else(|| CaError::KeyDecrypt("the JWE header has no enc".into()))?;
+    let enc =
+        header_str("enc").ok_or_else(|| CaError::KeyDecrypt("the JWE header has no enc".into()))?;
     let cek_len = match enc {
         "A256GCM" => 32,
         "A128GCM" => 16,
@@ -208,7 +232,9 @@ pub(crate) fn decrypt(text: &str, password: &[u8]) -> Result<Zeroizing<Vec<u8>>,
         }
     };
     if parts.header.contains_key("zip") {
-        return Err(CaError::KeyDecrypt("compressed JWEs (zip) are not supported".into()));
+        return Err(CaError::KeyDecrypt(
+            "compressed JWEs (zip) are not supported".into(),
+        ));
     }
     if let Some(crit) = parts.header.get("crit") {
         return Err(CaError::KeyDecrypt(format!(
@@ -217,7 +243,8 @@ pub(crate) fn decrypt(text: &str, password: &[u8]) -> Result<Zeroizing<Vec<u8>>,
     }
     let p2s = b64(
         "p2s",
-        header_str("p2s").ok_or_else(|| CaError::KeyDecrypt("the JWE header has no p2s (salt)".into()))?,
+        header_str("p2s")
+            .ok_or_else(|| CaError::KeyDecrypt("the JWE header has no p2s (salt)".into()))?,
     )?;
     if p2s.len() < 8 {
         return Err(CaError::KeyDecrypt(format!(
@@ -229,7 +256,9 @@ pub(crate) fn decrypt(text: &str, password: &[u8]) -> Result<Zeroizing<Vec<u8>>,
         .header
         .get("p2c")
         .and_then(Value::as_u64)
-        .ok_or_else(|| CaError::KeyDecrypt("the JWE header has no integer p2c (iteration count)".into()))?;
+        .ok_or_else(|| {
+            CaError::KeyDecrypt("the JWE header has no integer p2c (iteration count)".into())
+        })?;
     let p2c = u32::try_from(p2c)
         .ok()
         .filter(|c| (MIN_PBES2_COUNT..=MAX_PBES2_COUNT).contains(c))
@@ -239,7 +268,10 @@ pub(crate) fn decrypt(text: &str, password: &[u8]) -> Result<Zeroizing<Vec<u8>>,
             ))
         })?;
     if parts.iv.len() != 12 {
-        return Err(CaError::KeyDecrypt(format!("the JWE's iv is {} bytes; AES-GCM needs 12", parts.iv.len())));
+        return Err(CaError::KeyDecrypt(format!(
+            "the JWE's iv is {} bytes; AES-GCM needs 12",
+            parts.iv.len()
+        )));
     }
     if parts.tag.len() != 16 {
         return Err(CaError::KeyDecrypt(format!(
@@ -296,7 +328,8 @@ pub(crate) fn decrypt(text: &str, password: &[u8]) -> Result<Zeroizing<Vec<u8>>,
     };
     opened.map_err(|_| {
         CaError::KeyDecrypt(
-            "the JWE's content failed authentication (the file was modified after encryption)".into(),
+            "the JWE's content failed authentication (the file was modified after encryption)"
+                .into(),
         )
     })?;
     Ok(plaintext)
@@ -323,11 +356,18 @@ pub(crate) fn encrypt_for_tests(plaintext: &[u8], password: &[u8], p2c: u32) -> 
     let mut kek = [0u8; 16];
     pbkdf2::pbkdf2_hmac::<Sha256>(password, &salt, p2c, &mut kek);
     let mut wrapped = [0u8; 40];
-    KwAes128::new_from_slice(&kek).unwrap().wrap_key(&cek, &mut wrapped).unwrap();
+    KwAes128::new_from_slice(&kek)
+        .unwrap()
+        .wrap_key(&cek, &mut wrapped)
+        .unwrap();
     let mut buf = plaintext.to_vec();
     let tag = Aes256Gcm::new_from_slice(&cek)
         .unwrap()
-        .encrypt_inout_detached(&Nonce::try_from(&iv[..]).unwrap(), protected_b64.as_bytes(), buf.as_mut_slice().into())
+        .encrypt_inout_detached(
+            &Nonce::try_from(&iv[..]).unwrap(),
+            protected_b64.as_bytes(),
+            buf.as_mut_slice().into(),
+        )
         .unwrap();
     serde_json::json!({
         "protected": protected_b64,
@@ -355,7 +395,11 @@ mod tests {
     #[test]
     fn decrypts_node_json_serialization() {
         let v = vector();
-        let plaintext = decrypt(&v["jwe_json"].to_string(), v["password"].as_str().unwrap().as_bytes()).unwrap();
+        let plaintext = decrypt(
+            &v["jwe_json"].to_string(),
+            v["password"].as_str().unwrap().as_bytes(),
+        )
+        .unwrap();
         let jwk: Value = serde_json::from_slice(&plaintext).unwrap();
         assert_eq!(jwk, v["jwk"]);
     }
@@ -363,7 +407,11 @@ mod tests {
     #[test]
     fn decrypts_node_compact_serialization() {
         let v = vector();
-        let plaintext = decrypt(v["jwe_compact"].as_str().unwrap(), v["password"].as_str().unwrap().as_bytes()).unwrap();
+        let plaintext = decrypt(
+            v["jwe_compact"].as_str().unwrap(),
+            v["password"].as_str().unwrap().as_bytes(),
+        )
+        .unwrap();
         let jwk: Value = serde_json::from_slice(&plaintext).unwrap();
         assert_eq!(jwk, v["jwk"]);
     }
@@ -381,8 +429,18 @@ mod tests {
     fn round_trip_with_own_encryption() {
         let secret = br#"{"kty":"EC","crv":"P-256","x":"a","y":"b","d":"c"}"#;
         let jwe = encrypt_for_tests(secret, b"correct horse battery staple", 1000);
-        assert_eq!(decrypt(&jwe, b"correct horse battery staple").unwrap().as_slice(), secret);
-        assert_eq!(decrypt(&jwe, b"Correct horse battery staple").unwrap_err().code(), "KEY_DECRYPT");
+        assert_eq!(
+            decrypt(&jwe, b"correct horse battery staple")
+                .unwrap()
+                .as_slice(),
+            secret
+        );
+        assert_eq!(
+            decrypt(&jwe, b"Correct horse battery staple")
+                .unwrap_err()
+                .code(),
+            "KEY_DECRYPT"
+        );
     }
 
     #[test]
@@ -393,16 +451,23 @@ mod tests {
         let mut jwe = v["jwe_json"].clone();
         let mut header = decode_protected(jwe["protected"].as_str().unwrap()).unwrap();
         header.insert("cty".into(), "text/plain".into());
-        jwe["protected"] = URL_SAFE_NO_PAD.encode(Value::Object(header).to_string()).into();
+        jwe["protected"] = URL_SAFE_NO_PAD
+            .encode(Value::Object(header).to_string())
+            .into();
         let err = decrypt(&jwe.to_string(), password).unwrap_err();
         assert_eq!(err.code(), "KEY_DECRYPT");
         assert!(err.to_string().contains("modified"), "{err}");
         // A flipped ciphertext bit.
         let mut jwe = v["jwe_json"].clone();
-        let mut ct = URL_SAFE_NO_PAD.decode(jwe["ciphertext"].as_str().unwrap()).unwrap();
+        let mut ct = URL_SAFE_NO_PAD
+            .decode(jwe["ciphertext"].as_str().unwrap())
+            .unwrap();
         ct[0] ^= 1;
         jwe["ciphertext"] = URL_SAFE_NO_PAD.encode(ct).into();
-        assert_eq!(decrypt(&jwe.to_string(), password).unwrap_err().code(), "KEY_DECRYPT");
+        assert_eq!(
+            decrypt(&jwe.to_string(), password).unwrap_err().code(),
+            "KEY_DECRYPT"
+        );
     }
 
     #[test]
@@ -412,7 +477,9 @@ mod tests {
             let mut jwe = v["jwe_json"].clone();
             let mut header = decode_protected(jwe["protected"].as_str().unwrap()).unwrap();
             header.insert("p2c".into(), p2c.into());
-            jwe["protected"] = URL_SAFE_NO_PAD.encode(Value::Object(header).to_string()).into();
+            jwe["protected"] = URL_SAFE_NO_PAD
+                .encode(Value::Object(header).to_string())
+                .into();
             let err = decrypt(&jwe.to_string(), b"x").unwrap_err();
             assert_eq!(err.code(), "KEY_DECRYPT");
             assert!(err.to_string().contains("p2c"), "{err}");
@@ -425,7 +492,9 @@ mod tests {
         let mut other_alg = v["jwe_json"].clone();
         let mut header = decode_protected(other_alg["protected"].as_str().unwrap()).unwrap();
         header.insert("alg".into(), "dir".into());
-        other_alg["protected"] = URL_SAFE_NO_PAD.encode(Value::Object(header).to_string()).into();
+        other_alg["protected"] = URL_SAFE_NO_PAD
+            .encode(Value::Object(header).to_string())
+            .into();
         let mut no_tag = v["jwe_json"].clone();
         no_tag.as_object_mut().unwrap().remove("tag");
         let mut dup = v["jwe_json"].clone();

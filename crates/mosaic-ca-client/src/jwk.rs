@@ -53,8 +53,12 @@ impl ProvisionerKey {
     /// The public coordinates must be those of `d`: a JWK whose halves disagree is refused, because
     /// step-ca would verify the token with `x`/`y` while we sign with `d`.
     pub(crate) fn from_jwk_json(json: &[u8]) -> Result<Self, CaError> {
-        let members: JwkMembers = serde_json::from_slice(json)
-            .map_err(|e| CaError::KeyDecrypt(format!("the key is not a JSON Web Key ({})", json_error(&e))))?;
+        let members: JwkMembers = serde_json::from_slice(json).map_err(|e| {
+            CaError::KeyDecrypt(format!(
+                "the key is not a JSON Web Key ({})",
+                json_error(&e)
+            ))
+        })?;
         let d = members.d.map(Zeroizing::new);
         match members.kty.as_deref() {
             Some("EC") => {}
@@ -72,7 +76,9 @@ impl ProvisionerKey {
             )));
         }
         let (Some(x), Some(y)) = (members.x.as_deref(), members.y.as_deref()) else {
-            return Err(CaError::KeyDecrypt("the JWK lacks its public coordinates x and y".into()));
+            return Err(CaError::KeyDecrypt(
+                "the JWK lacks its public coordinates x and y".into(),
+            ));
         };
         let Some(d) = d else {
             return Err(CaError::KeyDecrypt(
@@ -92,8 +98,9 @@ impl ProvisionerKey {
                 d_bytes.len()
             )));
         }
-        let signing_key = SigningKey::from_slice(&d_bytes)
-            .map_err(|_| CaError::KeyDecrypt("the JWK's d is not a valid P-256 private key".into()))?;
+        let signing_key = SigningKey::from_slice(&d_bytes).map_err(|_| {
+            CaError::KeyDecrypt("the JWK's d is not a valid P-256 private key".into())
+        })?;
         let point = signing_key.verifying_key().to_sec1_point(false);
         let (Some(px), Some(py)) = (point.x(), point.y()) else {
             return Err(CaError::Internal("could not encode the public key".into()));
@@ -104,8 +111,12 @@ impl ProvisionerKey {
                 "the JWK's public coordinates x/y do not belong to its private key d".into(),
             ));
         }
-        let thumbprint = thumbprint_of_members(&[("crv", "P-256"), ("kty", "EC"), ("x", &ex), ("y", &ey)]);
-        let kid = members.kid.filter(|k| !k.is_empty()).unwrap_or_else(|| thumbprint.clone());
+        let thumbprint =
+            thumbprint_of_members(&[("crv", "P-256"), ("kty", "EC"), ("x", &ex), ("y", &ey)]);
+        let kid = members
+            .kid
+            .filter(|k| !k.is_empty())
+            .unwrap_or_else(|| thumbprint.clone());
         Ok(Self {
             signing_key,
             kid,
@@ -116,7 +127,8 @@ impl ProvisionerKey {
     /// The public half as a JWK JSON object (what step-ca's ca.json holds under the provisioner's `key`).
     pub(crate) fn public_jwk(&self) -> serde_json::Value {
         let point = self.signing_key.verifying_key().to_sec1_point(false);
-        let enc = |c: Option<&p256::FieldBytes>| c.map(|c| URL_SAFE_NO_PAD.encode(c)).unwrap_or_default();
+        let enc =
+            |c: Option<&p256::FieldBytes>| c.map(|c| URL_SAFE_NO_PAD.encode(c)).unwrap_or_default();
         serde_json::json!({
             "use": "sig",
             "kty": "EC",
@@ -141,7 +153,8 @@ pub fn jwk_thumbprint(jwk_json: &str) -> Result<String, CaError> {
     let m: JwkMembers = serde_json::from_str(jwk_json)
         .map_err(|e| CaError::KeyDecrypt(format!("not a JSON Web Key ({})", json_error(&e))))?;
     drop(m.d.map(Zeroizing::new));
-    let missing = |name: &str| CaError::KeyDecrypt(format!("the JWK lacks the required member {name}"));
+    let missing =
+        |name: &str| CaError::KeyDecrypt(format!("the JWK lacks the required member {name}"));
     let kty = m.kty.as_deref().ok_or_else(|| missing("kty"))?;
     let thumbprint = match kty {
         "EC" => thumbprint_of_members(&[
@@ -160,7 +173,10 @@ pub fn jwk_thumbprint(jwk_json: &str) -> Result<String, CaError> {
             ("kty", "OKP"),
             ("x", m.x.as_deref().ok_or_else(|| missing("x"))?),
         ]),
-        "oct" => thumbprint_of_members(&[("k", m.k.as_deref().ok_or_else(|| missing("k"))?), ("kty", "oct")]),
+        "oct" => thumbprint_of_members(&[
+            ("k", m.k.as_deref().ok_or_else(|| missing("k"))?),
+            ("kty", "oct"),
+        ]),
         other => return Err(CaError::KeyDecrypt(format!("unknown JWK kty {other:?}"))),
     };
     Ok(thumbprint)
@@ -198,7 +214,10 @@ mod tests {
           "alg": "RS256",
           "kid": "2011-04-29"
         }"#;
-        assert_eq!(jwk_thumbprint(jwk).unwrap(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            jwk_thumbprint(jwk).unwrap(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     #[test]
@@ -238,7 +257,9 @@ mod tests {
         assert_eq!(parsed.kid, jwk_thumbprint(&jwk).unwrap());
         assert_eq!(parsed.kid, parsed.thumbprint);
         let debug = format!("{parsed:?}");
-        assert!(debug.contains("<redacted>") && !debug.contains(&URL_SAFE_NO_PAD.encode([7u8; 32])));
+        assert!(
+            debug.contains("<redacted>") && !debug.contains(&URL_SAFE_NO_PAD.encode([7u8; 32]))
+        );
         assert_eq!(parsed.public_jwk()["kid"], parsed.kid.as_str());
         assert!(parsed.public_jwk().get("d").is_none());
     }
@@ -275,7 +296,10 @@ mod tests {
             let err = ProvisionerKey::from_jwk_json(text.as_bytes()).unwrap_err();
             assert_eq!(err.code(), "KEY_DECRYPT", "{case}: {err}");
             // Never echo the private scalar.
-            assert!(!err.to_string().contains(&URL_SAFE_NO_PAD.encode([7u8; 32])), "{case}");
+            assert!(
+                !err.to_string().contains(&URL_SAFE_NO_PAD.encode([7u8; 32])),
+                "{case}"
+            );
         }
     }
 }

@@ -37,7 +37,8 @@ pub use crate::{
 };
 
 /// The future an [`Issuer`] returns.
-pub type IssueFuture<'a> = Pin<Box<dyn Future<Output = Result<IssuedCertificate, CaError>> + Send + 'a>>;
+pub type IssueFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<IssuedCertificate, CaError>> + Send + 'a>>;
 
 /// Something that issues verified federation certificates: [`StepCaClient`] in production,
 /// [`LocalCa`] for development and tests.

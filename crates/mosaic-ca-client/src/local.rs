@@ -69,7 +69,10 @@ pub struct LocalCa {
 impl fmt::Debug for LocalCa {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LocalCa")
-            .field("root_subject", &self.root.tbs_certificate().subject().to_string())
+            .field(
+                "root_subject",
+                &self.root.tbs_certificate().subject().to_string(),
+            )
             .field("intermediate_key", &"<redacted>")
             .finish_non_exhaustive()
     }
@@ -79,7 +82,10 @@ impl fmt::Debug for LocalCa {
 enum Kind {
     Root,
     Intermediate,
-    Leaf { names: CertNames, federation: Vec<Extension> },
+    Leaf {
+        names: CertNames,
+        federation: Vec<Extension>,
+    },
 }
 
 struct Profile {
@@ -109,7 +115,11 @@ impl BuilderProfile for Profile {
         let subject = tbs.subject();
         match &self.kind {
             Kind::Root | Kind::Intermediate => {
-                let path_len = if matches!(self.kind, Kind::Root) { 1 } else { 0 };
+                let path_len = if matches!(self.kind, Kind::Root) {
+                    1
+                } else {
+                    0
+                };
                 exts.push(
                     BasicConstraints {
                         ca: true,
@@ -117,10 +127,15 @@ impl BuilderProfile for Profile {
                     }
                     .to_extension(subject, &exts)?,
                 );
-                exts.push(KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign).to_extension(subject, &exts)?);
+                exts.push(
+                    KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign)
+                        .to_extension(subject, &exts)?,
+                );
             }
             Kind::Leaf { names, federation } => {
-                exts.push(KeyUsage(KeyUsages::DigitalSignature.into()).to_extension(subject, &exts)?);
+                exts.push(
+                    KeyUsage(KeyUsages::DigitalSignature.into()).to_extension(subject, &exts)?,
+                );
                 exts.push(ExtendedKeyUsage(vec![ID_KP_CLIENT_AUTH]).to_extension(subject, &exts)?);
                 let san = names
                     .subject_alt_name()
@@ -145,7 +160,8 @@ impl BuilderProfile for Profile {
 
 fn random_serial() -> Result<SerialNumber, CaError> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| CaError::Internal(format!("random number generator: {e}")))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| CaError::Internal(format!("random number generator: {e}")))?;
     // Positive and without a leading zero byte, so the DER INTEGER is exactly these 16 bytes.
     bytes[0] = (bytes[0] & 0x7f) | 0x40;
     SerialNumber::new(&bytes).map_err(|e| CaError::Internal(format!("serial number: {e}")))
@@ -172,7 +188,8 @@ fn signed_by(cert: &Certificate, issuer: &Certificate) -> bool {
     let Ok(tbs) = cert.tbs_certificate().to_der() else {
         return false;
     };
-    cert.tbs_certificate().issuer() == issuer.tbs_certificate().subject() && key.verify(&tbs, &signature).is_ok()
+    cert.tbs_certificate().issuer() == issuer.tbs_certificate().subject()
+        && key.verify(&tbs, &signature).is_ok()
 }
 
 /// A name with just a CN; the leaf's subject encoder without its SAN checks.
@@ -199,7 +216,9 @@ fn sign_cert(
 }
 
 fn validity(not_before: SystemTime, not_after: SystemTime) -> Result<Validity, CaError> {
-    let time = |t: SystemTime| Time::try_from(t).map_err(|e| CaError::Internal(format!("certificate time: {e}")));
+    let time = |t: SystemTime| {
+        Time::try_from(t).map_err(|e| CaError::Internal(format!("certificate time: {e}")))
+    };
     Ok(Validity::new(time(not_before)?, time(not_after)?))
 }
 
@@ -209,7 +228,8 @@ fn spki_of(key: &SigningKey) -> Result<SubjectPublicKeyInfoOwned, CaError> {
 }
 
 fn der_of(cert: &Certificate) -> Result<Vec<u8>, CaError> {
-    cert.to_der().map_err(|e| CaError::Internal(format!("encoding a certificate: {e}")))
+    cert.to_der()
+        .map_err(|e| CaError::Internal(format!("encoding a certificate: {e}")))
 }
 
 impl LocalCa {
@@ -256,27 +276,42 @@ impl LocalCa {
     ///
     /// # Errors
     /// [`CaError::Config`] when a part is malformed or the parts do not belong together.
-    pub fn from_pem(root_pem: &str, intermediate_pem: &str, intermediate_key_pem: &str) -> Result<Self, CaError> {
+    pub fn from_pem(
+        root_pem: &str,
+        intermediate_pem: &str,
+        intermediate_key_pem: &str,
+    ) -> Result<Self, CaError> {
         let root = Certificate::from_pem(root_pem)
             .map_err(|e| CaError::Config(format!("the local CA's root certificate: {e}")))?;
-        let intermediate = Certificate::from_pem(intermediate_pem)
-            .map_err(|e| CaError::Config(format!("the local CA's intermediate certificate: {e}")))?;
-        let key = SigningKey::from_pkcs8_pem(intermediate_key_pem)
-            .map_err(|_| CaError::Config("the local CA's intermediate key is not a P-256 PKCS#8 PEM key".into()))?;
+        let intermediate = Certificate::from_pem(intermediate_pem).map_err(|e| {
+            CaError::Config(format!("the local CA's intermediate certificate: {e}"))
+        })?;
+        let key = SigningKey::from_pkcs8_pem(intermediate_key_pem).map_err(|_| {
+            CaError::Config("the local CA's intermediate key is not a P-256 PKCS#8 PEM key".into())
+        })?;
         if spki_of(&key)? != *intermediate.tbs_certificate().subject_public_key_info() {
-            return Err(CaError::Config("the local CA's intermediate key does not match its certificate".into()));
+            return Err(CaError::Config(
+                "the local CA's intermediate key does not match its certificate".into(),
+            ));
         }
         Self::assemble(root, intermediate, key)
     }
 
-    fn assemble(root: Certificate, intermediate: Certificate, intermediate_key: SigningKey) -> Result<Self, CaError> {
+    fn assemble(
+        root: Certificate,
+        intermediate: Certificate,
+        intermediate_key: SigningKey,
+    ) -> Result<Self, CaError> {
         let root_der = der_of(&root)?;
         let intermediate_der = der_of(&intermediate)?;
         let root_cert = rustls_pki_types::CertificateDer::from(root_der.as_slice());
-        webpki::anchor_from_trusted_cert(&root_cert)
-            .map_err(|e| CaError::Config(format!("the local CA's root is not a trust anchor: {e}")))?;
+        webpki::anchor_from_trusted_cert(&root_cert).map_err(|e| {
+            CaError::Config(format!("the local CA's root is not a trust anchor: {e}"))
+        })?;
         if !signed_by(&intermediate, &root) {
-            return Err(CaError::Config("the local CA's intermediate was not issued by its root".into()));
+            return Err(CaError::Config(
+                "the local CA's intermediate was not issued by its root".into(),
+            ));
         }
         Ok(Self {
             root,
@@ -405,7 +440,10 @@ mod tests {
         ) -> Vec<u8> {
             let leaf = sign_cert(
                 Profile {
-                    kind: Kind::Leaf { names: names.clone(), federation },
+                    kind: Kind::Leaf {
+                        names: names.clone(),
+                        federation,
+                    },
                     subject: names.subject().unwrap(),
                     issuer: self.intermediate.tbs_certificate().subject().clone(),
                 },
@@ -430,7 +468,10 @@ mod tests {
         let ca = LocalCa::generate("unit").unwrap();
         let issuer: &dyn Issuer = &ca;
         let cert = issuer
-            .issue(&IssueRequest::new(GRANT, USER, "peer-1.example").with_sans(["peer-1.example", "127.0.0.1"]))
+            .issue(
+                &IssueRequest::new(GRANT, USER, "peer-1.example")
+                    .with_sans(["peer-1.example", "127.0.0.1"]),
+            )
             .await
             .unwrap();
         assert_eq!(cert.identity, identity(GRANT, USER));
@@ -442,7 +483,10 @@ mod tests {
         // The key we got back is the certificate's key.
         let key = SigningKey::from_pkcs8_pem(cert.key.as_ref().unwrap()).unwrap();
         let leaf = Certificate::from_der(&cert.cert_der).unwrap();
-        assert_eq!(&spki_of(&key).unwrap(), leaf.tbs_certificate().subject_public_key_info());
+        assert_eq!(
+            &spki_of(&key).unwrap(),
+            leaf.tbs_certificate().subject_public_key_info()
+        );
         // The extension bytes are exactly the guide's encoding: 0C 24 <36 ASCII bytes>.
         let ext = leaf
             .tbs_certificate()
@@ -469,7 +513,13 @@ mod tests {
             .unwrap();
         assert!(cert.key.is_none());
         let leaf = Certificate::from_der(&cert.cert_der).unwrap();
-        assert_eq!(leaf.tbs_certificate().subject_public_key_info().to_der().unwrap(), csr.spki_der);
+        assert_eq!(
+            leaf.tbs_certificate()
+                .subject_public_key_info()
+                .to_der()
+                .unwrap(),
+            csr.spki_der
+        );
         // A CSR for other names is refused before anything is signed.
         let err = ca
             .issue_now(&IssueRequest::new(GRANT, USER, "peer-3.example").with_csr(csr.pem))
@@ -479,13 +529,20 @@ mod tests {
 
     #[test]
     fn requested_validity_is_honoured_within_bounds() {
-        let ca = LocalCa::generate("unit").unwrap().with_validity_bounds(Duration::from_secs(60), Duration::from_secs(3600));
+        let ca = LocalCa::generate("unit")
+            .unwrap()
+            .with_validity_bounds(Duration::from_secs(60), Duration::from_secs(3600));
         let cert = ca
             .issue_now(&IssueRequest::new(GRANT, USER, "p").with_validity(Duration::from_secs(120)))
             .unwrap();
-        assert_eq!(cert.not_after.duration_since(cert.not_before).unwrap(), Duration::from_secs(180));
+        assert_eq!(
+            cert.not_after.duration_since(cert.not_before).unwrap(),
+            Duration::from_secs(180)
+        );
         let err = ca
-            .issue_now(&IssueRequest::new(GRANT, USER, "p").with_validity(Duration::from_secs(7200)))
+            .issue_now(
+                &IssueRequest::new(GRANT, USER, "p").with_validity(Duration::from_secs(7200)),
+            )
             .unwrap_err();
         assert_eq!(err.code(), "INVALID_VALIDITY");
     }
@@ -496,18 +553,41 @@ mod tests {
         let key = ca.intermediate_key_pem().unwrap();
         let again = LocalCa::from_pem(&ca.root_pem(), &ca.intermediate_pem(), &key).unwrap();
         assert_eq!(again.root_der(), ca.root_der());
-        let cert = again.issue_now(&IssueRequest::new(GRANT, USER, "p")).unwrap();
+        let cert = again
+            .issue_now(&IssueRequest::new(GRANT, USER, "p"))
+            .unwrap();
         // Verifies against the original's root.
         let names = CertNames::new("p", None).unwrap();
         let leaf = Certificate::from_der(&cert.cert_der).unwrap();
-        let spki = leaf.tbs_certificate().subject_public_key_info().to_der().unwrap();
-        let expected = Expected { identity: identity(GRANT, USER), names: &names, spki_der: &spki, registry: &OidRegistry::default() };
-        verify::verify_issued(ca.root_der(), &cert.cert_der, std::slice::from_ref(&ca.intermediate_der), &expected, SystemTime::now()).unwrap();
+        let spki = leaf
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .unwrap();
+        let expected = Expected {
+            identity: identity(GRANT, USER),
+            names: &names,
+            spki_der: &spki,
+            registry: &OidRegistry::default(),
+        };
+        verify::verify_issued(
+            ca.root_der(),
+            &cert.cert_der,
+            std::slice::from_ref(&ca.intermediate_der),
+            &expected,
+            SystemTime::now(),
+        )
+        .unwrap();
 
         let other = LocalCa::generate("other").unwrap();
         let err = LocalCa::from_pem(&other.root_pem(), &ca.intermediate_pem(), &key).unwrap_err();
         assert_eq!(err.code(), "CONFIG");
-        let err = LocalCa::from_pem(&ca.root_pem(), &ca.intermediate_pem(), &other.intermediate_key_pem().unwrap()).unwrap_err();
+        let err = LocalCa::from_pem(
+            &ca.root_pem(),
+            &ca.intermediate_pem(),
+            &other.intermediate_key_pem().unwrap(),
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "CONFIG");
         assert!(!format!("{ca:?}").contains("PRIVATE"));
     }
@@ -525,21 +605,53 @@ mod tests {
         let day = Duration::from_secs(86_400);
         let good_ext = want.extensions(&registry).unwrap().to_vec();
         let verify_with = |der: &[u8], root: &[u8], names: &CertNames| {
-            let expected = Expected { identity: want, names, spki_der: &csr.spki_der, registry: &registry };
-            verify::verify_issued(root, der, std::slice::from_ref(&ca.intermediate_der), &expected, now)
+            let expected = Expected {
+                identity: want,
+                names,
+                spki_der: &csr.spki_der,
+                registry: &registry,
+            };
+            verify::verify_issued(
+                root,
+                der,
+                std::slice::from_ref(&ca.intermediate_der),
+                &expected,
+                now,
+            )
         };
 
         // The control: a correct certificate passes.
-        let good = ca.sign_leaf_raw(&names, good_ext.clone(), spki.clone(), now - BACKDATE, now + day);
+        let good = ca.sign_leaf_raw(
+            &names,
+            good_ext.clone(),
+            spki.clone(),
+            now - BACKDATE,
+            now + day,
+        );
         verify_with(&good, ca.root_der(), &names).unwrap();
 
         let other = identity(GRANT, "00000000-0000-4000-8000-000000000000");
-        let wrong_user = ca.sign_leaf_raw(&names, other.extensions(&registry).unwrap().to_vec(), spki.clone(), now - BACKDATE, now + day);
+        let wrong_user = ca.sign_leaf_raw(
+            &names,
+            other.extensions(&registry).unwrap().to_vec(),
+            spki.clone(),
+            now - BACKDATE,
+            now + day,
+        );
         let err = verify_with(&wrong_user, ca.root_der(), &names).unwrap_err();
         assert_eq!(err.code(), "OID_MISMATCH", "{err}");
-        assert!(err.to_string().contains("00000000-0000-4000-8000-000000000000"));
+        assert!(
+            err.to_string()
+                .contains("00000000-0000-4000-8000-000000000000")
+        );
 
-        let missing = ca.sign_leaf_raw(&names, vec![good_ext[0].clone()], spki.clone(), now - BACKDATE, now + day);
+        let missing = ca.sign_leaf_raw(
+            &names,
+            vec![good_ext[0].clone()],
+            spki.clone(),
+            now - BACKDATE,
+            now + day,
+        );
         let err = verify_with(&missing, ca.root_der(), &names).unwrap_err();
         assert_eq!(err.code(), "OID_MISSING", "{err}");
         assert!(err.to_string().contains("1.3.6.1.4.1.99999.2"), "{err}");
@@ -558,10 +670,27 @@ mod tests {
         assert!(err.to_string().contains("critical"), "{err}");
 
         let other_key = spki_of(&new_key().unwrap()).unwrap();
-        let swapped = ca.sign_leaf_raw(&names, good_ext.clone(), other_key, now - BACKDATE, now + day);
-        assert_eq!(verify_with(&swapped, ca.root_der(), &names).unwrap_err().code(), "KEY_MISMATCH");
+        let swapped = ca.sign_leaf_raw(
+            &names,
+            good_ext.clone(),
+            other_key,
+            now - BACKDATE,
+            now + day,
+        );
+        assert_eq!(
+            verify_with(&swapped, ca.root_der(), &names)
+                .unwrap_err()
+                .code(),
+            "KEY_MISMATCH"
+        );
 
-        let expired = ca.sign_leaf_raw(&names, good_ext.clone(), spki.clone(), now - 2 * day, now - day);
+        let expired = ca.sign_leaf_raw(
+            &names,
+            good_ext.clone(),
+            spki.clone(),
+            now - 2 * day,
+            now - day,
+        );
         let err = verify_with(&expired, ca.root_der(), &names).unwrap_err();
         assert_eq!(err.code(), "CHAIN_INVALID");
         assert!(err.to_string().contains("expired"), "{err}");
@@ -571,9 +700,24 @@ mod tests {
         assert_eq!(err.code(), "CHAIN_INVALID");
         assert!(err.to_string().contains("unknown issuer"), "{err}");
 
-        let other_names = CertNames::new("peer-1.example", Some(&["peer-1.example".to_owned(), "evil.example".to_owned()])).unwrap();
-        let renamed = ca.sign_leaf_raw(&other_names, good_ext.clone(), spki.clone(), now - BACKDATE, now + day);
-        assert_eq!(verify_with(&renamed, ca.root_der(), &names).unwrap_err().code(), "SUBJECT_MISMATCH");
+        let other_names = CertNames::new(
+            "peer-1.example",
+            Some(&["peer-1.example".to_owned(), "evil.example".to_owned()]),
+        )
+        .unwrap();
+        let renamed = ca.sign_leaf_raw(
+            &other_names,
+            good_ext.clone(),
+            spki.clone(),
+            now - BACKDATE,
+            now + day,
+        );
+        assert_eq!(
+            verify_with(&renamed, ca.root_der(), &names)
+                .unwrap_err()
+                .code(),
+            "SUBJECT_MISMATCH"
+        );
 
         let err = verify_with(b"\x30\x03\x02\x01\x01", ca.root_der(), &names).unwrap_err();
         assert_eq!(err.code(), "CERT_PARSE");

@@ -151,25 +151,34 @@ impl fmt::Debug for IssuedCertificate {
 /// Parses a canonical UUID: exactly the lowercase hyphenated 36-character form.
 fn canonical_uuid(value: &str) -> Result<Uuid, String> {
     if value.len() != 36 {
-        return Err(format!("it has {} characters; a hyphenated UUID has 36", value.chars().count()));
+        return Err(format!(
+            "it has {} characters; a hyphenated UUID has 36",
+            value.chars().count()
+        ));
     }
     let uuid = Uuid::try_parse(value).map_err(|e| e.to_string())?;
     if uuid.hyphenated().to_string() != value {
-        return Err("it is not in canonical form (lowercase hex digits, hyphens at 8-4-4-4-12)".into());
+        return Err(
+            "it is not in canonical form (lowercase hex digits, hyphens at 8-4-4-4-12)".into(),
+        );
     }
     Ok(uuid)
 }
 
 /// Checks both ids.
-pub(crate) fn parse_identity(grant_id: &str, subject_user_id: &str) -> Result<FederationIdentity, CaError> {
+pub(crate) fn parse_identity(
+    grant_id: &str,
+    subject_user_id: &str,
+) -> Result<FederationIdentity, CaError> {
     let grant = canonical_uuid(grant_id).map_err(|reason| CaError::InvalidGrantId {
         value: shorten(grant_id),
         reason,
     })?;
-    let subject = canonical_uuid(subject_user_id).map_err(|reason| CaError::InvalidSubjectUserId {
-        value: shorten(subject_user_id),
-        reason,
-    })?;
+    let subject =
+        canonical_uuid(subject_user_id).map_err(|reason| CaError::InvalidSubjectUserId {
+            value: shorten(subject_user_id),
+            reason,
+        })?;
     Ok(FederationIdentity {
         grant_id: GrantId::new(grant),
         subject_user_id: SubjectUserId::new(subject),
@@ -186,13 +195,20 @@ pub(crate) struct CheckedRequest {
 
 /// The checks both issuers run first, in this order: the ids, the names, the validity, then the CSR
 /// (validated, or generated with a fresh key).
-pub(crate) fn check(request: &IssueRequest, bounds: (Duration, Duration)) -> Result<CheckedRequest, CaError> {
+pub(crate) fn check(
+    request: &IssueRequest,
+    bounds: (Duration, Duration),
+) -> Result<CheckedRequest, CaError> {
     let identity = parse_identity(&request.grant_id, &request.subject_user_id)?;
     let names = CertNames::new(&request.common_name, Some(&request.sans))?;
     if let Some(requested) = request.validity {
         let (min, max) = bounds;
         if requested < min || requested > max {
-            return Err(CaError::InvalidValidity { requested, min, max });
+            return Err(CaError::InvalidValidity {
+                requested,
+                min,
+                max,
+            });
         }
     }
     let csr = match &request.csr {
@@ -243,9 +259,13 @@ mod tests {
     fn checks_run_in_order_and_bounds_apply() {
         let bounds = (DEFAULT_MIN_VALIDITY, DEFAULT_MAX_VALIDITY);
         // Both ids bad: the grant id is reported first.
-        let err = check(&IssueRequest::new("x", "y", ""), bounds).map(|_| ()).unwrap_err();
+        let err = check(&IssueRequest::new("x", "y", ""), bounds)
+            .map(|_| ())
+            .unwrap_err();
         assert_eq!(err.code(), "INVALID_GRANT_ID");
-        let err = check(&IssueRequest::new(GRANT, USER, ""), bounds).map(|_| ()).unwrap_err();
+        let err = check(&IssueRequest::new(GRANT, USER, ""), bounds)
+            .map(|_| ())
+            .unwrap_err();
         assert_eq!(err.code(), "INVALID_NAME");
         let err = check(
             &IssueRequest::new(GRANT, USER, "peer").with_validity(Duration::from_secs(60)),
@@ -261,11 +281,18 @@ mod tests {
         .map(|_| ())
         .unwrap_err();
         assert_eq!(err.code(), "INVALID_VALIDITY");
-        let err = check(&IssueRequest::new(GRANT, USER, "peer").with_csr(b"junk".to_vec()), bounds)
-            .map(|_| ())
-            .unwrap_err();
+        let err = check(
+            &IssueRequest::new(GRANT, USER, "peer").with_csr(b"junk".to_vec()),
+            bounds,
+        )
+        .map(|_| ())
+        .unwrap_err();
         assert_eq!(err.code(), "INVALID_CSR");
-        let ok = check(&IssueRequest::new(GRANT, USER, "peer").with_validity(DEFAULT_MIN_VALIDITY), bounds).unwrap();
+        let ok = check(
+            &IssueRequest::new(GRANT, USER, "peer").with_validity(DEFAULT_MIN_VALIDITY),
+            bounds,
+        )
+        .unwrap();
         assert_eq!(ok.identity.grant_id.to_string(), GRANT);
         assert!(ok.csr.key_pem.is_some());
     }

@@ -54,11 +54,16 @@ fn unix_seconds(t: SystemTime) -> Result<u64, CaError> {
 }
 
 /// The claims, as a JSON object.
-pub(crate) fn claims(input: &TokenInput<'_>, now: SystemTime, opts: &TokenOptions) -> Result<Map<String, Value>, CaError> {
+pub(crate) fn claims(
+    input: &TokenInput<'_>,
+    now: SystemTime,
+    opts: &TokenOptions,
+) -> Result<Map<String, Value>, CaError> {
     let iat = unix_seconds(now)?;
     let exp = iat + TOKEN_LIFETIME.as_secs();
     let mut jti = [0u8; 32];
-    getrandom::fill(&mut jti).map_err(|e| CaError::Internal(format!("random number generator: {e}")))?;
+    getrandom::fill(&mut jti)
+        .map_err(|e| CaError::Internal(format!("random number generator: {e}")))?;
     let mut claims = Map::new();
     claims.insert("iss".into(), input.provisioner.into());
     claims.insert("aud".into(), input.audience.into());
@@ -148,10 +153,17 @@ mod tests {
         let key = key();
         let sans = vec!["peer-1.example".to_owned()];
         let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let token = sign(&key, &claims(&input(&sans), now, &TokenOptions::default()).unwrap()).unwrap();
+        let token = sign(
+            &key,
+            &claims(&input(&sans), now, &TokenOptions::default()).unwrap(),
+        )
+        .unwrap();
         let (header, claims, sig, signing_input) = split(&token);
 
-        assert_eq!(header, serde_json::json!({"alg": "ES256", "kid": key.thumbprint, "typ": "JWT"}));
+        assert_eq!(
+            header,
+            serde_json::json!({"alg": "ES256", "kid": key.thumbprint, "typ": "JWT"})
+        );
         assert_eq!(claims["iss"], "mosaic-fed");
         assert_eq!(claims["aud"], "https://localhost:9000/1.0/sign");
         assert_eq!(claims["sub"], "peer-1.example");
@@ -164,8 +176,14 @@ mod tests {
             claims["cnf"]["x5rt#S256"],
             URL_SAFE_NO_PAD.encode(Sha256::digest(b"not really a csr"))
         );
-        assert_eq!(claims[GRANT_ID_CLAIM], "3f2504e0-4f89-41d3-9a0c-0305e82c3301");
-        assert_eq!(claims[SUBJECT_USER_ID_CLAIM], "9b2b6f8e-2a43-4d7e-bb53-5a3c7c1f0e11");
+        assert_eq!(
+            claims[GRANT_ID_CLAIM],
+            "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
+        );
+        assert_eq!(
+            claims[SUBJECT_USER_ID_CLAIM],
+            "9b2b6f8e-2a43-4d7e-bb53-5a3c7c1f0e11"
+        );
         let jti = claims["jti"].as_str().unwrap();
         assert_eq!(jti.len(), 64);
 

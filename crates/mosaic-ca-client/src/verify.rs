@@ -28,17 +28,24 @@ pub(crate) fn verify_issued(
     expected: &Expected<'_>,
     now: SystemTime,
 ) -> Result<IssuedCertificate, CaError> {
-    let leaf = Certificate::from_der(leaf_der).map_err(|e| CaError::CertParse(format!("the certificate: {e}")))?;
+    let leaf = Certificate::from_der(leaf_der)
+        .map_err(|e| CaError::CertParse(format!("the certificate: {e}")))?;
     let intermediates = intermediates_der
         .iter()
-        .map(|der| Certificate::from_der(der).map_err(|e| CaError::CertParse(format!("a chain certificate: {e}"))))
+        .map(|der| {
+            Certificate::from_der(der)
+                .map_err(|e| CaError::CertParse(format!("a chain certificate: {e}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
 
     // 1. The chain, with rustls-webpki: signatures up to the configured root, validity at `now`,
     //    basic constraints, key usage for client authentication, and no unknown critical extension.
     let root = CertificateDer::from(root_der);
-    let anchor = webpki::anchor_from_trusted_cert(&root)
-        .map_err(|e| CaError::Config(format!("the configured root is not a usable trust anchor: {e}")))?;
+    let anchor = webpki::anchor_from_trusted_cert(&root).map_err(|e| {
+        CaError::Config(format!(
+            "the configured root is not a usable trust anchor: {e}"
+        ))
+    })?;
     let leaf_cert = CertificateDer::from(leaf_der);
     let end_entity = webpki::EndEntityCert::try_from(&leaf_cert).map_err(|e| match e {
         webpki::Error::BadDer | webpki::Error::BadDerTime => {
@@ -46,7 +53,10 @@ pub(crate) fn verify_issued(
         }
         other => CaError::ChainInvalid(describe_webpki(&other)),
     })?;
-    let chain: Vec<CertificateDer<'_>> = intermediates_der.iter().map(|d| CertificateDer::from(d.as_slice())).collect();
+    let chain: Vec<CertificateDer<'_>> = intermediates_der
+        .iter()
+        .map(|d| CertificateDer::from(d.as_slice()))
+        .collect();
     let since_epoch = now
         .duration_since(UNIX_EPOCH)
         .map_err(|_| CaError::Internal("the system clock is before 1970".into()))?;
@@ -80,11 +90,16 @@ pub(crate) fn verify_issued(
         .map(|(_critical, san)| san);
     expected
         .names
-        .check(leaf.tbs_certificate().subject(), san.as_ref(), "the certificate")
+        .check(
+            leaf.tbs_certificate().subject(),
+            san.as_ref(),
+            "the certificate",
+        )
         .map_err(CaError::SubjectMismatch)?;
 
     // 4. The federation identity, strictly (mosaic-oid), equal to what was asked.
-    let identity = FederationIdentity::from_der(leaf_der, expected.registry).map_err(identity_error)?;
+    let identity =
+        FederationIdentity::from_der(leaf_der, expected.registry).map_err(identity_error)?;
     if identity.grant_id != expected.identity.grant_id {
         return Err(CaError::OidMismatch {
             name: mosaic_oid::GRANT_ID_NAME.into(),

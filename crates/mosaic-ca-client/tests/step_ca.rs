@@ -16,8 +16,9 @@ use std::{
 };
 
 use mosaic_ca_client::{
-    CaError, ENV_PROVISIONER_KEY_JSON, ENV_PROVISIONER_PASSWORD, ENV_ROOT_CERT_PATH, ENV_URL, GRANT_ID_CLAIM,
-    IssueRequest, Issuer, LocalCa, StepCaClient, StepCaConfig, SUBJECT_USER_ID_CLAIM, TokenOptions,
+    CaError, ENV_PROVISIONER_KEY_JSON, ENV_PROVISIONER_PASSWORD, ENV_ROOT_CERT_PATH, ENV_URL,
+    GRANT_ID_CLAIM, IssueRequest, Issuer, LocalCa, SUBJECT_USER_ID_CLAIM, StepCaClient,
+    StepCaConfig, TokenOptions,
 };
 
 const NEEDS_STACK: &str = "needs the federated stack: run infra/test";
@@ -30,7 +31,12 @@ fn var(name: &str) -> String {
 
 /// The stack's variables, with `change` applied.
 fn config_with(change: impl Fn(&str) -> Option<Option<String>>) -> Result<StepCaConfig, CaError> {
-    for name in [ENV_URL, ENV_PROVISIONER_KEY_JSON, ENV_PROVISIONER_PASSWORD, ENV_ROOT_CERT_PATH] {
+    for name in [
+        ENV_URL,
+        ENV_PROVISIONER_KEY_JSON,
+        ENV_PROVISIONER_PASSWORD,
+        ENV_ROOT_CERT_PATH,
+    ] {
         var(name);
     }
     StepCaConfig::from_vars(|name| change(name).unwrap_or_else(|| std::env::var(name).ok()))
@@ -39,7 +45,9 @@ fn config_with(change: impl Fn(&str) -> Option<Option<String>>) -> Result<StepCa
 /// A client for the stack's CA. The native stack's provisioner allows 1 minute to 30 days.
 fn client() -> StepCaClient {
     let config = config_with(|_| None).unwrap();
-    let config = rebuild(config, |b| b.validity_bounds(Duration::from_secs(60), Duration::from_secs(720 * 3600)));
+    let config = rebuild(config, |b| {
+        b.validity_bounds(Duration::from_secs(60), Duration::from_secs(720 * 3600))
+    });
     StepCaClient::new(config).unwrap()
 }
 
@@ -61,10 +69,17 @@ fn uuid() -> String {
 }
 
 fn openssl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl").args(args).output().expect("openssl must be installed");
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl must be installed");
     (
         out.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 
@@ -96,12 +111,28 @@ async fn issues_a_certificate_that_openssl_verifies_with_the_extension_bytes() {
     let root = var(ENV_ROOT_CERT_PATH);
 
     // The chain, checked by an independent implementation, for client authentication.
-    let (ok, out) = openssl(&["verify", "-CAfile", &root, "-untrusted", &path("chain.pem"), "-purpose", "sslclient", &path("cert.pem")]);
+    let (ok, out) = openssl(&[
+        "verify",
+        "-CAfile",
+        &root,
+        "-untrusted",
+        &path("chain.pem"),
+        "-purpose",
+        "sslclient",
+        &path("cert.pem"),
+    ]);
     assert!(ok && out.contains(": OK"), "openssl verify: {out}");
     // ... and not against another root.
     let other = LocalCa::generate("not the CA").unwrap();
     std::fs::write(path("other-root.pem"), other.root_pem()).unwrap();
-    let (ok, out) = openssl(&["verify", "-CAfile", &path("other-root.pem"), "-untrusted", &path("chain.pem"), &path("cert.pem")]);
+    let (ok, out) = openssl(&[
+        "verify",
+        "-CAfile",
+        &path("other-root.pem"),
+        "-untrusted",
+        &path("chain.pem"),
+        &path("cert.pem"),
+    ]);
     assert!(!ok, "must not verify against another root: {out}");
 
     // The key we got is the certificate's key.
@@ -117,17 +148,33 @@ async fn issues_a_certificate_that_openssl_verifies_with_the_extension_bytes() {
     assert!(text.contains("DNS:peer-1.mosaic.test"), "{text}");
     assert!(text.contains("Subject: CN = peer-1.mosaic.test"), "{text}");
     for oid in ["1.3.6.1.4.1.99999.1", "1.3.6.1.4.1.99999.2"] {
-        assert!(text.contains(&format!("{oid}:")), "{oid} missing or critical:\n{text}");
-        assert!(!text.contains(&format!("{oid}: critical")), "{oid} is critical:\n{text}");
+        assert!(
+            text.contains(&format!("{oid}:")),
+            "{oid} missing or critical:\n{text}"
+        );
+        assert!(
+            !text.contains(&format!("{oid}: critical")),
+            "{oid} is critical:\n{text}"
+        );
     }
 
     // The raw extension values: 0C 24 followed by the 36 ASCII bytes of each UUID.
     let (ok, asn1) = openssl(&["asn1parse", "-in", &path("cert.pem")]);
     assert!(ok, "{asn1}");
-    for (oid, value) in [("1.3.6.1.4.1.99999.1", &grant), ("1.3.6.1.4.1.99999.2", &user)] {
+    for (oid, value) in [
+        ("1.3.6.1.4.1.99999.1", &grant),
+        ("1.3.6.1.4.1.99999.2", &user),
+    ] {
         let expected = format!("0C24{}", hex::encode_upper(value.as_bytes()));
-        let line = asn1.lines().skip_while(|l| !l.contains(&format!(":{oid}"))).nth(1).unwrap_or_default();
-        assert!(line.contains("OCTET STRING") && line.contains(&expected), "{oid}: {line}\n{asn1}");
+        let line = asn1
+            .lines()
+            .skip_while(|l| !l.contains(&format!(":{oid}")))
+            .nth(1)
+            .unwrap_or_default();
+        assert!(
+            line.contains("OCTET STRING") && line.contains(&expected),
+            "{oid}: {line}\n{asn1}"
+        );
     }
 }
 
@@ -140,8 +187,21 @@ async fn a_callers_csr_and_a_requested_validity_are_honoured() {
     let key = dir.path().join("k.pem").display().to_string();
     let csr = dir.path().join("r.pem").display().to_string();
     let (ok, out) = openssl(&[
-        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", &key, "-out", &csr,
-        "-subj", "/CN=peer-2.mosaic.test", "-addext", "subjectAltName=DNS:peer-2.mosaic.test,IP:127.0.0.2",
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &key,
+        "-out",
+        &csr,
+        "-subj",
+        "/CN=peer-2.mosaic.test",
+        "-addext",
+        "subjectAltName=DNS:peer-2.mosaic.test,IP:127.0.0.2",
     ]);
     assert!(ok, "{out}");
     let request = IssueRequest::new(uuid(), uuid(), "peer-2.mosaic.test")
@@ -152,7 +212,10 @@ async fn a_callers_csr_and_a_requested_validity_are_honoured() {
     assert!(cert.key.is_none());
     // step-ca backdates notBefore by a minute.
     let lifetime = cert.not_after.duration_since(cert.not_before).unwrap();
-    assert!((Duration::from_secs(600)..=Duration::from_secs(661)).contains(&lifetime), "{lifetime:?}");
+    assert!(
+        (Duration::from_secs(600)..=Duration::from_secs(661)).contains(&lifetime),
+        "{lifetime:?}"
+    );
 }
 
 #[tokio::test]
@@ -160,7 +223,10 @@ async fn a_callers_csr_and_a_requested_validity_are_honoured() {
 async fn a_reused_token_is_ca_unauthorized() {
     let client = client();
     let prepared = client
-        .prepare(&IssueRequest::new(uuid(), uuid(), "replay.mosaic.test"), &TokenOptions::default())
+        .prepare(
+            &IssueRequest::new(uuid(), uuid(), "replay.mosaic.test"),
+            &TokenOptions::default(),
+        )
         .unwrap();
     client.submit(&prepared).await.unwrap();
     let err = client.submit(&prepared).await.unwrap_err();
@@ -168,7 +234,10 @@ async fn a_reused_token_is_ca_unauthorized() {
     assert_eq!(err.code(), "CA_UNAUTHORIZED", "{err}");
     assert!(err.to_string().contains("401"), "{err}");
     assert!(!err.remediation().is_empty());
-    assert!(!err.to_string().contains(prepared.token()), "the token must not appear in errors");
+    assert!(
+        !err.to_string().contains(prepared.token()),
+        "the token must not appear in errors"
+    );
 }
 
 /// A plain private JWK of a fresh key, optionally claiming another key's kid.
@@ -197,7 +266,9 @@ async fn a_wrong_provisioner_key_is_ca_unauthorized() {
     // (the signature does not verify).
     for kid in [None, Some(real_kid.as_str())] {
         let jwk = foreign_jwk(kid);
-        let config = config_with(|name| (name == ENV_PROVISIONER_KEY_JSON).then(|| Some(jwk.clone()))).unwrap();
+        let config =
+            config_with(|name| (name == ENV_PROVISIONER_KEY_JSON).then(|| Some(jwk.clone())))
+                .unwrap();
         let err = StepCaClient::new(config)
             .unwrap()
             .issue(&IssueRequest::new(uuid(), uuid(), "intruder.mosaic.test"))
@@ -216,9 +287,13 @@ async fn a_wrong_root_is_ca_tls() {
     let root = dir.path().join("root.pem");
     std::fs::write(&root, other.root_pem()).unwrap();
     let root = root.display().to_string();
-    let config = config_with(|name| (name == ENV_ROOT_CERT_PATH).then(|| Some(root.clone()))).unwrap();
+    let config =
+        config_with(|name| (name == ENV_ROOT_CERT_PATH).then(|| Some(root.clone()))).unwrap();
     let client = StepCaClient::new(config).unwrap();
-    let err = client.issue(&IssueRequest::new(uuid(), uuid(), "peer.mosaic.test")).await.unwrap_err();
+    let err = client
+        .issue(&IssueRequest::new(uuid(), uuid(), "peer.mosaic.test"))
+        .await
+        .unwrap_err();
     eprintln!("{}: {err}", err.code());
     assert_eq!(err.code(), "CA_TLS", "{err}");
     assert!(err.to_string().to_lowercase().contains("issuer"), "{err}");
@@ -228,8 +303,10 @@ async fn a_wrong_root_is_ca_tls() {
 #[tokio::test]
 #[ignore = "needs the federated stack: run infra/test"]
 async fn a_wrong_password_is_key_decrypt() {
-    let err = config_with(|name| (name == ENV_PROVISIONER_PASSWORD).then(|| Some("not-the-dev-password".into())))
-        .unwrap_err();
+    let err = config_with(|name| {
+        (name == ENV_PROVISIONER_PASSWORD).then(|| Some("not-the-dev-password".into()))
+    })
+    .unwrap_err();
     assert_eq!(err.code(), "KEY_DECRYPT", "{err}");
     assert!(!err.to_string().contains(&var(ENV_PROVISIONER_PASSWORD)));
     let err = config_with(|name| (name == ENV_PROVISIONER_PASSWORD).then_some(None)).unwrap_err();
@@ -246,23 +323,42 @@ async fn a_token_without_a_federation_claim_is_refused_by_the_ca() {
             ..TokenOptions::default()
         };
         let prepared = client
-            .prepare(&IssueRequest::new(uuid(), uuid(), "no-claim.mosaic.test"), &options)
+            .prepare(
+                &IssueRequest::new(uuid(), uuid(), "no-claim.mosaic.test"),
+                &options,
+            )
             .unwrap();
         let err = client.submit(&prepared).await.unwrap_err();
         eprintln!("{}: {err}", err.code());
         assert_eq!(err.code(), "CA_REJECTED", "{claim}: {err}");
-        assert!(err.to_string().contains(claim), "the CA's message names the claim: {err}");
-        assert!(err.remediation().contains("template"), "{}", err.remediation());
+        assert!(
+            err.to_string().contains(claim),
+            "the CA's message names the claim: {err}"
+        );
+        assert!(
+            err.remediation().contains("template"),
+            "{}",
+            err.remediation()
+        );
     }
     // A token with a non-canonical id (which this client would never send) is refused too.
     let options = TokenOptions {
-        override_claims: vec![(GRANT_ID_CLAIM.to_owned(), "3F2504E0-4F89-41D3-9A0C-0305E82C3301".into())],
+        override_claims: vec![(
+            GRANT_ID_CLAIM.to_owned(),
+            "3F2504E0-4F89-41D3-9A0C-0305E82C3301".into(),
+        )],
         ..TokenOptions::default()
     };
     let prepared = client
-        .prepare(&IssueRequest::new(uuid(), uuid(), "upper.mosaic.test"), &options)
+        .prepare(
+            &IssueRequest::new(uuid(), uuid(), "upper.mosaic.test"),
+            &options,
+        )
         .unwrap();
-    assert_eq!(client.submit(&prepared).await.unwrap_err().code(), "CA_REJECTED");
+    assert_eq!(
+        client.submit(&prepared).await.unwrap_err().code(),
+        "CA_REJECTED"
+    );
 }
 
 /// A listener that counts the connections it accepts.
@@ -287,17 +383,33 @@ async fn a_non_uuid_id_is_refused_before_any_request() {
     let url = format!("https://127.0.0.1:{port}");
     let config = config_with(|name| (name == ENV_URL).then(|| Some(url.clone()))).unwrap();
     let client = StepCaClient::new(config).unwrap();
-    let err = client.issue(&IssueRequest::new("not-a-uuid", uuid(), "peer")).await.unwrap_err();
+    let err = client
+        .issue(&IssueRequest::new("not-a-uuid", uuid(), "peer"))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "INVALID_GRANT_ID", "{err}");
-    let err = client.issue(&IssueRequest::new(uuid(), "{5e1f}", "peer")).await.unwrap_err();
+    let err = client
+        .issue(&IssueRequest::new(uuid(), "{5e1f}", "peer"))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "INVALID_SUBJECT_USER_ID", "{err}");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(count.load(Ordering::SeqCst), 0, "no connection may be made for an invalid id");
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        0,
+        "no connection may be made for an invalid id"
+    );
     // The control: a valid request does reach the listener (which hangs up: unreachable, not TLS).
-    let err = client.issue(&IssueRequest::new(uuid(), uuid(), "peer")).await.unwrap_err();
+    let err = client
+        .issue(&IssueRequest::new(uuid(), uuid(), "peer"))
+        .await
+        .unwrap_err();
     assert!(["CA_UNREACHABLE", "CA_TLS"].contains(&err.code()), "{err}");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(count.load(Ordering::SeqCst) >= 1, "the control request must have connected");
+    assert!(
+        count.load(Ordering::SeqCst) >= 1,
+        "the control request must have connected"
+    );
 }
 
 #[tokio::test]
@@ -326,7 +438,9 @@ async fn a_stopped_ca_is_ca_unreachable_within_the_timeout() {
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("https://127.0.0.1:{}", silent.local_addr().unwrap().port());
     let config = rebuild(config_with(|_| None).unwrap(), |b| {
-        b.url(url.clone()).connect_timeout(Duration::from_secs(1)).request_timeout(Duration::from_secs(1))
+        b.url(url.clone())
+            .connect_timeout(Duration::from_secs(1))
+            .request_timeout(Duration::from_secs(1))
     });
     let started = Instant::now();
     let err = StepCaClient::new(config)
@@ -337,7 +451,10 @@ async fn a_stopped_ca_is_ca_unreachable_within_the_timeout() {
     let elapsed = started.elapsed();
     eprintln!("{}: {err} (after {elapsed:?})", err.code());
     assert_eq!(err.code(), "CA_UNREACHABLE", "{err}");
-    assert!(elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(4), "took {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(4),
+        "took {elapsed:?}"
+    );
     drop(silent);
 }
 

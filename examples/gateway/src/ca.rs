@@ -59,7 +59,10 @@ pub(crate) struct IssueArgs {
 
 /// Parses `<n>s`, `<n>m`, `<n>h` or `<n>d`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
     let n: u64 = number
         .parse()
         .map_err(|_| format!("{text:?} is not a duration such as 90m, 24h or 7d"))?;
@@ -153,7 +156,8 @@ fn issue(args: &IssueArgs) -> Result<String, IssueError> {
     // Everything that can fail without the CA is checked first: the sealing secret, the output files,
     // the configuration (which decrypts the provisioner key).
     let secret = Zeroizing::new(std::env::var(SECRET_VAR).map_err(|_| IssueError::MissingSecret)?);
-    let keyring = Keyring::from_secrets(&secret, std::iter::empty::<&str>()).map_err(IssueError::Secret)?;
+    let keyring =
+        Keyring::from_secrets(&secret, std::iter::empty::<&str>()).map_err(IssueError::Secret)?;
     let targets = [CERT_FILE, CHAIN_FILE, KEY_FILE].map(|name| args.out.join(name));
     for path in &targets {
         if path.exists() {
@@ -161,7 +165,8 @@ fn issue(args: &IssueArgs) -> Result<String, IssueError> {
         }
     }
     let client = StepCaClient::new(StepCaConfig::from_env()?)?;
-    let mut request = IssueRequest::new(&args.grant_id, &args.subject_user_id, &args.name).with_sans(args.sans.clone());
+    let mut request = IssueRequest::new(&args.grant_id, &args.subject_user_id, &args.name)
+        .with_sans(args.sans.clone());
     if let Some(validity) = args.validity {
         request = request.with_validity(validity);
     }
@@ -174,12 +179,13 @@ fn issue(args: &IssueArgs) -> Result<String, IssueError> {
     let issued = runtime.block_on(client.issue(&request))?;
 
     // Verified: seal the key, then write the three files.
-    let key = issued
-        .key
-        .as_ref()
-        .ok_or_else(|| CaError::Internal("the client generated a key but did not return it".into()))?;
+    let key = issued.key.as_ref().ok_or_else(|| {
+        CaError::Internal("the client generated a key but did not return it".into())
+    })?;
     let aad = format!("mosaic/ca-issue/{}", issued.serial);
-    let sealed = keyring.seal(key.as_bytes(), aad.as_bytes()).map_err(IssueError::Secret)?;
+    let sealed = keyring
+        .seal(key.as_bytes(), aad.as_bytes())
+        .map_err(IssueError::Secret)?;
     fs::create_dir_all(&args.out).map_err(|source| IssueError::Output {
         path: args.out.clone(),
         source,
@@ -246,7 +252,9 @@ fn write_new(path: &Path, bytes: &[u8], private: bool) -> Result<(), IssueError>
             output(e)
         }
     })?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(output)
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(output)
 }
 
 #[cfg(test)]

@@ -48,7 +48,18 @@ fn uuid() -> String {
 
 fn issue(out: &Path, grant: &str, user: &str, env: &[(&str, Option<&str>)]) -> Output {
     mosaic(
-        &["ca", "issue", "--grant-id", grant, "--subject-user-id", user, "--name", "cli-peer.mosaic.test", "--out", out.to_str().unwrap()],
+        &[
+            "ca",
+            "issue",
+            "--grant-id",
+            grant,
+            "--subject-user-id",
+            user,
+            "--name",
+            "cli-peer.mosaic.test",
+            "--out",
+            out.to_str().unwrap(),
+        ],
         env,
     )
 }
@@ -61,9 +72,17 @@ fn issues_verifies_and_writes_a_sealed_key() {
     let out = dir.path().join("peer");
     let (grant, user) = (uuid(), uuid());
     let result = issue(&out, &grant, &user, &[("BETTER_AUTH_SECRET", Some(SECRET))]);
-    assert!(result.status.success(), "stdout: {}\nstderr: {}", text(&result.stdout), text(&result.stderr));
+    assert!(
+        result.status.success(),
+        "stdout: {}\nstderr: {}",
+        text(&result.stdout),
+        text(&result.stderr)
+    );
     let stdout = text(&result.stdout);
-    assert!(stdout.contains(&grant) && stdout.contains(&user), "{stdout}");
+    assert!(
+        stdout.contains(&grant) && stdout.contains(&user),
+        "{stdout}"
+    );
 
     // The certificate verifies with openssl against the CA's root.
     let root = std::env::var("STEP_CA_ROOT_CERT_PATH").unwrap();
@@ -82,10 +101,24 @@ fn issues_verifies_and_writes_a_sealed_key() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(out.join("key.sealed")).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "key.sealed must not be readable by others: {mode:o}");
+        let mode = std::fs::metadata(out.join("key.sealed"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "key.sealed must not be readable by others: {mode:o}"
+        );
     }
-    let aad = stdout.split("--aad ").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    let aad = stdout
+        .split("--aad ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
     let open = Command::new(env!("CARGO_BIN_EXE_mosaic"))
         .args(["seal", "open", "--aad", &aad])
         .env("BETTER_AUTH_SECRET", SECRET)
@@ -94,20 +127,33 @@ fn issues_verifies_and_writes_a_sealed_key() {
         .unwrap();
     assert!(open.status.success(), "{}", text(&open.stderr));
     let key_pem = text(&open.stdout);
-    assert!(key_pem.starts_with("-----BEGIN PRIVATE KEY-----"), "not a PKCS#8 key");
+    assert!(
+        key_pem.starts_with("-----BEGIN PRIVATE KEY-----"),
+        "not a PKCS#8 key"
+    );
     let key_file = dir.path().join("key.pem");
     std::fs::write(&key_file, &key_pem).unwrap();
     let pubkey = |args: &[&str]| text(&Command::new("openssl").args(args).output().unwrap().stdout);
     assert_eq!(
         pubkey(&["pkey", "-in", key_file.to_str().unwrap(), "-pubout"]),
-        pubkey(&["x509", "-in", out.join("cert.pem").to_str().unwrap(), "-noout", "-pubkey"]),
+        pubkey(&[
+            "x509",
+            "-in",
+            out.join("cert.pem").to_str().unwrap(),
+            "-noout",
+            "-pubkey"
+        ]),
     );
 
     // A second run into the same directory overwrites nothing.
     let before = std::fs::read(out.join("cert.pem")).unwrap();
     let again = issue(&out, &grant, &user, &[("BETTER_AUTH_SECRET", Some(SECRET))]);
     assert_eq!(again.status.code(), Some(1));
-    assert!(text(&again.stderr).contains("error[OUTPUT_EXISTS]"), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("error[OUTPUT_EXISTS]"),
+        "{}",
+        text(&again.stderr)
+    );
     assert_eq!(std::fs::read(out.join("cert.pem")).unwrap(), before);
 }
 
@@ -118,14 +164,32 @@ fn failures_exit_1_with_code_and_remediation_and_write_nothing() {
     require_stack();
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, String, String, Vec<(&str, Option<&str>)>); 4] = [
-        ("INVALID_GRANT_ID", "not-a-uuid".into(), uuid(), vec![("BETTER_AUTH_SECRET", Some(SECRET))]),
-        ("INVALID_SUBJECT_USER_ID", uuid(), "42".into(), vec![("BETTER_AUTH_SECRET", Some(SECRET))]),
-        ("SEAL_SECRET", uuid(), uuid(), vec![("BETTER_AUTH_SECRET", None)]),
+        (
+            "INVALID_GRANT_ID",
+            "not-a-uuid".into(),
+            uuid(),
+            vec![("BETTER_AUTH_SECRET", Some(SECRET))],
+        ),
+        (
+            "INVALID_SUBJECT_USER_ID",
+            uuid(),
+            "42".into(),
+            vec![("BETTER_AUTH_SECRET", Some(SECRET))],
+        ),
+        (
+            "SEAL_SECRET",
+            uuid(),
+            uuid(),
+            vec![("BETTER_AUTH_SECRET", None)],
+        ),
         (
             "KEY_DECRYPT",
             uuid(),
             uuid(),
-            vec![("BETTER_AUTH_SECRET", Some(SECRET)), ("STEP_CA_PROVISIONER_PASSWORD", Some("wrong-password-1234"))],
+            vec![
+                ("BETTER_AUTH_SECRET", Some(SECRET)),
+                ("STEP_CA_PROVISIONER_PASSWORD", Some("wrong-password-1234")),
+            ],
         ),
     ];
     for (i, (code, grant, user, env)) in cases.iter().enumerate() {
@@ -133,10 +197,19 @@ fn failures_exit_1_with_code_and_remediation_and_write_nothing() {
         let result = issue(&out, grant, user, env);
         let stderr = text(&result.stderr);
         assert_eq!(result.status.code(), Some(1), "{code}: {stderr}");
-        assert!(stderr.contains(&format!("error[{code}]")), "{code}: {stderr}");
+        assert!(
+            stderr.contains(&format!("error[{code}]")),
+            "{code}: {stderr}"
+        );
         assert!(stderr.contains("to fix: "), "{code}: {stderr}");
         assert!(text(&result.stdout).is_empty(), "{code}");
-        assert!(!out.join("cert.pem").exists() && !out.join("key.sealed").exists(), "{code}: wrote files");
-        assert!(!stderr.contains(&std::env::var("STEP_CA_PROVISIONER_PASSWORD").unwrap()), "{code}: password leaked");
+        assert!(
+            !out.join("cert.pem").exists() && !out.join("key.sealed").exists(),
+            "{code}: wrote files"
+        );
+        assert!(
+            !stderr.contains(&std::env::var("STEP_CA_PROVISIONER_PASSWORD").unwrap()),
+            "{code}: password leaked"
+        );
     }
 }
