@@ -301,19 +301,16 @@ impl AuthzCache {
         let degraded = Arc::new(AtomicBool::new(false));
         let pending = Arc::new(Mutex::new(HashSet::new()));
 
-        let mut tasks = Vec::new();
-        tasks.push(spawn_subscription(
-            subscriber.clone(),
-            commands.clone(),
-            options.clone(),
-            Arc::clone(&local),
-            Arc::clone(&pending),
-        ));
-        tasks.push(spawn_republisher(
-            commands.clone(),
-            options.clone(),
-            Arc::clone(&pending),
-        ));
+        let tasks = vec![
+            spawn_subscription(
+                subscriber.clone(),
+                commands.clone(),
+                options.clone(),
+                Arc::clone(&local),
+                Arc::clone(&pending),
+            ),
+            spawn_republisher(commands.clone(), options.clone(), Arc::clone(&pending)),
+        ];
         // The connection tasks end when the clients quit; their handles are not needed.
         drop(commands.connect());
         drop(subscriber.connect());
@@ -433,7 +430,11 @@ impl AuthzCache {
         // A process that has just started (the CLI) may not be connected yet: give the connection a moment
         // rather than leave the invalidation queued in a process about to exit.
         if !shared.commands.is_connected() {
-            let _ = tokio::time::timeout(shared.settings.connect_timeout, shared.commands.wait_for_connect()).await;
+            let _ = tokio::time::timeout(
+                shared.settings.connect_timeout,
+                shared.commands.wait_for_connect(),
+            )
+            .await;
         }
         for grant in grants {
             let grant = Uuid::from(*grant);
@@ -602,13 +603,9 @@ fn spawn_republisher(
     let mut reconnects = commands.reconnect_rx();
     tokio::spawn(async move {
         use tokio::sync::broadcast::error::RecvError;
-        loop {
-            match reconnects.recv().await {
-                Ok(_) | Err(RecvError::Lagged(_)) => {
-                    flush_pending(&commands, &options, &pending).await
-                }
-                Err(RecvError::Closed) => break,
-            }
+        // A closed channel means the client quit: stop.
+        while let Ok(_) | Err(RecvError::Lagged(_)) = reconnects.recv().await {
+            flush_pending(&commands, &options, &pending).await;
         }
     })
 }

@@ -139,6 +139,25 @@ impl From<CertSerial> for String {
     }
 }
 
+/// Serializes an id through its `Display` form (the ids of `mosaic-oid` have no serde support of their own).
+pub(crate) fn serialize_display<T: fmt::Display, S: serde::Serializer>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+/// [`serialize_display`] for optional ids.
+pub(crate) fn serialize_display_option<T: fmt::Display, S: serde::Serializer>(
+    value: &Option<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serializer.collect_str(value),
+        None => serializer.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -162,24 +181,5 @@ mod tests {
         assert!(CertSerial::parse_hex(&"1".repeat(43)).is_err());
         assert!(CertSerial::from_be_bytes(&[]).is_err());
         assert!(CertSerial::from_be_bytes(&[1; 22]).is_err());
-    }
-}
-
-/// Serializes an id through its `Display` form (the ids of `mosaic-oid` have no serde support of their own).
-pub(crate) fn serialize_display<T: fmt::Display, S: serde::Serializer>(
-    value: &T,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(value)
-}
-
-/// [`serialize_display`] for optional ids.
-pub(crate) fn serialize_display_option<T: fmt::Display, S: serde::Serializer>(
-    value: &Option<T>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(value) => serializer.collect_str(value),
-        None => serializer.serialize_none(),
     }
 }
