@@ -45,19 +45,30 @@ async fn sequential(probes: &[&dyn Probe]) -> usize {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn sleepers(c: &mut Criterion) {
     let rt = runtime();
     let owned: Vec<Sleeper> = (0..4).map(|_| Sleeper(Duration::from_millis(10))).collect();
     let probes: Vec<&dyn Probe> = owned.iter().map(|p| p as &dyn Probe).collect();
-    assert_eq!(rt.block_on(run_probes(&probes)).iter().filter(|r| r.ok()).count(), 4);
+    assert_eq!(
+        rt.block_on(run_probes(&probes))
+            .iter()
+            .filter(|r| r.ok())
+            .count(),
+        4
+    );
     assert_eq!(rt.block_on(sequential(&probes)), 4);
 
     let mut group = c.benchmark_group("health-report/4x10ms");
     group.sample_size(30);
-    group.bench_function("concurrent run_probes", |b| b.iter(|| rt.block_on(run_probes(black_box(&probes)))));
+    group.bench_function("concurrent run_probes", |b| {
+        b.iter(|| rt.block_on(run_probes(black_box(&probes))))
+    });
     group.bench_function("reference: sequential run_probe", |b| {
         b.iter(|| rt.block_on(sequential(black_box(&probes))))
     });
@@ -66,10 +77,27 @@ fn sleepers(c: &mut Criterion) {
 
 fn closed_port(c: &mut Criterion) {
     let rt = runtime();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let root = std::env::temp_dir().join(format!("mosaic-health-bench-root-{}.crt", std::process::id()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let root = std::env::temp_dir().join(format!(
+        "mosaic-health-bench-root-{}.crt",
+        std::process::id()
+    ));
     let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+        ])
         .args(["-subj", "/CN=bench root", "-keyout", "/dev/null", "-out"])
         .arg(&root)
         .stderr(std::process::Stdio::null())
@@ -77,17 +105,34 @@ fn closed_port(c: &mut Criterion) {
         .expect("openssl is needed to make a throwaway root certificate");
     assert!(status.success());
 
-    let database = ServerUrl::parse("DATABASE_URL", &format!("postgresql://m:pw@127.0.0.1:{port}/m")).unwrap();
+    let database = ServerUrl::parse(
+        "DATABASE_URL",
+        &format!("postgresql://m:pw@127.0.0.1:{port}/m"),
+    )
+    .unwrap();
     let queue = ServerUrl::parse("REDIS_URL", &format!("redis://127.0.0.1:{port}")).unwrap();
     let postgres = PostgresProbe::new(&database).unwrap();
     let valkey = ValkeyProbe::new(&queue).unwrap();
     let step_ca = StepCaProbe::new(&format!("https://127.0.0.1:{port}"), &root).unwrap();
     let probes: [&dyn Probe; 3] = [&postgres, &valkey, &step_ca];
-    let codes: Vec<_> = rt.block_on(run_probes(&probes)).iter().map(|r| r.code()).collect();
-    assert_eq!(codes, [Some("PG_UNREACHABLE"), Some("VALKEY_UNREACHABLE"), Some("CA_UNREACHABLE")]);
+    let codes: Vec<_> = rt
+        .block_on(run_probes(&probes))
+        .iter()
+        .map(|r| r.code())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            Some("PG_UNREACHABLE"),
+            Some("VALKEY_UNREACHABLE"),
+            Some("CA_UNREACHABLE")
+        ]
+    );
 
     let mut group = c.benchmark_group("health-report/closed-port");
-    group.bench_function("concurrent run_probes", |b| b.iter(|| rt.block_on(run_probes(black_box(&probes)))));
+    group.bench_function("concurrent run_probes", |b| {
+        b.iter(|| rt.block_on(run_probes(black_box(&probes))))
+    });
     group.bench_function("reference: sequential run_probe", |b| {
         b.iter(|| rt.block_on(sequential(black_box(&probes))))
     });
