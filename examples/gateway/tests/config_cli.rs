@@ -45,8 +45,14 @@ fn without_configuration_the_tier_is_local_and_its_embedded_parts_are_checked() 
     let out = mosaic(dir.path(), &["gateway", "doctor"], &vars);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.starts_with("Tier: local  Config: (none)\n"), "{stdout}");
-    assert!(stdout.contains("✓ sqlite") && stdout.contains("created and migrated"), "{stdout}");
+    assert!(
+        stdout.starts_with("Tier: local  Config: (none)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("✓ sqlite") && stdout.contains("created and migrated"),
+        "{stdout}"
+    );
     assert!(stdout.contains("✓ local-ca"), "{stdout}");
     assert!(data.join("mosaic.sqlite3").exists());
     let out = mosaic(dir.path(), &["gateway", "doctor", "--json"], &vars);
@@ -64,7 +70,13 @@ fn without_configuration_the_tier_is_local_and_its_embedded_parts_are_checked() 
     assert_eq!(out.status.code(), Some(1));
     let report = json(&out);
     assert_eq!(report["checks"][0]["ok"], false);
-    assert!(report["checks"][0]["remediation"].as_str().unwrap().contains("MOSAIC_DATA_DIR"), "{report}");
+    assert!(
+        report["checks"][0]["remediation"]
+            .as_str()
+            .unwrap()
+            .contains("MOSAIC_DATA_DIR"),
+        "{report}"
+    );
 }
 
 #[test]
