@@ -26,7 +26,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use mosaic_seal::Keyring;
 use mosaic_store::{RotationOptions, Store, StoreOptions};
 use sqlx::Connection;
@@ -191,7 +191,12 @@ fn bench_rotation(c: &mut Criterion) {
     assert_eq!(rt.block_on(small_rotator.rotate()), SMALL as u64);
 
     let mut group = c.benchmark_group("rotation");
-    group.sample_size(10).warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_secs(60));
+    // Flat sampling: every sample the same number of (seconds-long) iterations, ten samples.
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_secs(20));
 
     group.throughput(Throughput::Elements(LARGE as u64));
     group.bench_function("batched/100000", |b| {
