@@ -343,12 +343,12 @@ fn find_tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a ru
         if let Some(tls) = err.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                if let Some(found) = find_tls_error(inner) {
-                    return Some(found);
-                }
-            }
+        if let Some(found) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| find_tls_error(inner))
+        {
+            return Some(found);
         }
         current = err.source();
     }
@@ -365,15 +365,13 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
             parts.push(text);
         }
         current = err.source();
-        if current.is_none() {
-            if let Some(inner) = err
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-            {
-                let text = inner.to_string();
-                if !parts.iter().any(|p| p.contains(&text)) {
-                    parts.push(text);
-                }
+        let wrapped = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref());
+        if let (None, Some(inner)) = (current, wrapped) {
+            let text = inner.to_string();
+            if !parts.iter().any(|p| p.contains(&text)) {
+                parts.push(text);
             }
         }
     }

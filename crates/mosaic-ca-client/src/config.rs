@@ -529,7 +529,8 @@ mod tests {
         let jwe = v["jwe_json"].to_string();
         let good = vars(&root, &jwe, v["password"].as_str());
 
-        let cases: Vec<(&str, Box<dyn Fn(&mut HashMap<String, String>)>, &str, &str)> = vec![
+        type Mutation = Box<dyn Fn(&mut HashMap<String, String>)>;
+        let cases: Vec<(&str, Mutation, &str, &str)> = vec![
             (
                 "no url",
                 Box::new(|m| {

@@ -252,7 +252,7 @@ impl LocalCa {
                 subject: root_name.clone(),
                 issuer: root_name.clone(),
             },
-            span.clone(),
+            span,
             spki_of(&root_key)?,
             &root_key,
         )?;
