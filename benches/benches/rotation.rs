@@ -38,6 +38,17 @@ const SECRET_B: &str = "rotation-bench-secret-b-0123456789-abcdefghijklmnop";
 const LARGE: usize = 100_000;
 const SMALL: usize = 10_000;
 
+/// The row counts of this run: the real sizes under `cargo bench`, and small ones when the bench runs once
+/// as a test (`cargo test --bench rotation`, no `--bench` argument), where building 100 000 rows in a debug
+/// build would cost minutes and measure nothing.
+fn sizes() -> (usize, usize) {
+    if std::env::args().any(|arg| arg == "--bench") {
+        (LARGE, SMALL)
+    } else {
+        (1_000, 100)
+    }
+}
+
 fn database_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| {
         panic!("DATABASE_URL is not set: infra/native/up, then eval \"$(infra/native/env)\"")
@@ -65,11 +76,20 @@ impl BenchDatabase {
         let base = database_url();
         let admin = PgConnectOptions::from_str(&base).unwrap();
         let name = format!("mosaic_bench_rotation_{}", Uuid::new_v4().simple());
-        let mut conn = PgConnection::connect_with(&admin).await.expect("PostgreSQL at DATABASE_URL");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+        let mut conn = PgConnection::connect_with(&admin)
+            .await
+            .expect("PostgreSQL at DATABASE_URL");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
         let mut url = url::Url::parse(&base).unwrap();
         url.set_path(&format!("/{name}"));
-        let db = Self { name, url: url.to_string(), admin };
+        let db = Self {
+            name,
+            url: url.to_string(),
+            admin,
+        };
         // Migrate through the store, then bulk-load like an existing deployment would have grown.
         db.store(SECRET_A, &[]).await.close().await;
         let pool = PgPool::connect(&db.url).await.unwrap();
@@ -77,8 +97,12 @@ impl BenchDatabase {
         for start in (0..rows).step_by(10_000) {
             let end = (start + 10_000).min(rows);
             let ids: Vec<Uuid> = (start..end).map(|_| Uuid::new_v4()).collect();
-            let names: Vec<String> = (start..end).map(|n| format!("bench-peer-{n}.example")).collect();
-            let sealed: Vec<String> = (start..end).map(|n| keyring.seal_legacy(&pem(n)).unwrap()).collect();
+            let names: Vec<String> = (start..end)
+                .map(|n| format!("bench-peer-{n}.example"))
+                .collect();
+            let sealed: Vec<String> = (start..end)
+                .map(|n| keyring.seal_legacy(&pem(n)).unwrap())
+                .collect();
             sqlx::query(
                 "INSERT INTO federation_peers (id, common_name, display_name, endpoint_url, state, client_key_pem, \
                  created_at, updated_at) SELECT u.id, u.name, u.name, 'https://bench.example', 'pending', u.sealed, \
@@ -91,22 +115,30 @@ impl BenchDatabase {
             .await
             .unwrap();
         }
-        sqlx::query("VACUUM ANALYZE federation_peers").execute(&pool).await.unwrap();
+        sqlx::query("VACUUM ANALYZE federation_peers")
+            .execute(&pool)
+            .await
+            .unwrap();
         pool.close().await;
         db
     }
 
     async fn store(&self, current: &str, previous: &[&str]) -> Store {
         let keyring = Arc::new(Keyring::from_secrets(current, previous.iter().copied()).unwrap());
-        Store::connect(StoreOptions::new(self.url.clone(), keyring)).await.unwrap()
+        Store::connect(StoreOptions::new(self.url.clone(), keyring))
+            .await
+            .unwrap()
     }
 
     async fn drop_database(self) {
         let mut conn = PgConnection::connect_with(&self.admin).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     }
 }
 
@@ -119,33 +151,54 @@ struct Rotator {
 
 impl Rotator {
     async fn new(db: &BenchDatabase) -> Self {
-        Self { to_b: db.store(SECRET_B, &[SECRET_A]).await, to_a: db.store(SECRET_A, &[SECRET_B]).await, next_is_b: true }
+        Self {
+            to_b: db.store(SECRET_B, &[SECRET_A]).await,
+            to_a: db.store(SECRET_A, &[SECRET_B]).await,
+            next_is_b: true,
+        }
     }
 
     /// One full rotation; returns how many values it re-sealed.
     async fn rotate(&mut self) -> u64 {
-        let store = if self.next_is_b { &self.to_b } else { &self.to_a };
+        let store = if self.next_is_b {
+            &self.to_b
+        } else {
+            &self.to_a
+        };
         self.next_is_b = !self.next_is_b;
-        let report = store.rotate_sealed_values(RotationOptions::default(), |_| {}).await.unwrap();
+        let report = store
+            .rotate_sealed_values(RotationOptions::default(), |_| {})
+            .await
+            .unwrap();
         report.resealed
     }
 
     /// The reference: the same job, one guarded UPDATE per row.
     async fn rotate_row_at_a_time(&mut self, pool: &PgPool) -> u64 {
-        let (secret, previous) = if self.next_is_b { (SECRET_B, SECRET_A) } else { (SECRET_A, SECRET_B) };
+        let (secret, previous) = if self.next_is_b {
+            (SECRET_B, SECRET_A)
+        } else {
+            (SECRET_A, SECRET_B)
+        };
         self.next_is_b = !self.next_is_b;
         let keyring = Keyring::from_secrets(secret, [previous]).unwrap();
-        let rows: Vec<(Uuid, String)> =
-            sqlx::query_as("SELECT id, client_key_pem FROM federation_peers WHERE client_key_pem IS NOT NULL")
-                .fetch_all(pool)
-                .await
-                .unwrap();
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT id, client_key_pem FROM federation_peers WHERE client_key_pem IS NOT NULL",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
         let mut written = 0;
         for (id, old) in rows {
             if !keyring.needs_reseal(&old).unwrap() {
                 continue;
             }
-            let new = keyring.reseal(&old, format!("federation_peers/client_key_pem/{id}").as_bytes()).unwrap();
+            let new = keyring
+                .reseal(
+                    &old,
+                    format!("federation_peers/client_key_pem/{id}").as_bytes(),
+                )
+                .unwrap();
             written += sqlx::query(
                 "UPDATE federation_peers SET client_key_pem = $3, updated_at = now() WHERE id = $1 AND client_key_pem = $2",
             )
@@ -162,7 +215,11 @@ impl Rotator {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn peak_rss_reset() {
@@ -181,14 +238,15 @@ fn status_kib(field: &str) -> u64 {
 
 fn bench_rotation(c: &mut Criterion) {
     let rt = runtime();
-    let large = rt.block_on(BenchDatabase::create(LARGE));
-    let small = rt.block_on(BenchDatabase::create(SMALL));
+    let (large_rows, small_rows) = sizes();
+    let large = rt.block_on(BenchDatabase::create(large_rows));
+    let small = rt.block_on(BenchDatabase::create(small_rows));
     let mut large_rotator = rt.block_on(Rotator::new(&large));
     let mut small_rotator = rt.block_on(Rotator::new(&small));
     let small_pool = rt.block_on(PgPool::connect(&small.url)).unwrap();
     // Warm-up: legacy → v1 on both.
-    assert_eq!(rt.block_on(large_rotator.rotate()), LARGE as u64);
-    assert_eq!(rt.block_on(small_rotator.rotate()), SMALL as u64);
+    assert_eq!(rt.block_on(large_rotator.rotate()), large_rows as u64);
+    assert_eq!(rt.block_on(small_rotator.rotate()), small_rows as u64);
 
     let mut group = c.benchmark_group("rotation");
     // Flat sampling: every sample the same number of (seconds-long) iterations, ten samples.
@@ -198,12 +256,12 @@ fn bench_rotation(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(1))
         .measurement_time(Duration::from_secs(20));
 
-    group.throughput(Throughput::Elements(LARGE as u64));
+    group.throughput(Throughput::Elements(large_rows as u64));
     group.bench_function("batched/100000", |b| {
         b.iter_custom(|iterations| {
             let start = Instant::now();
             for _ in 0..iterations {
-                assert_eq!(rt.block_on(large_rotator.rotate()), LARGE as u64);
+                assert_eq!(rt.block_on(large_rotator.rotate()), large_rows as u64);
             }
             start.elapsed()
         });
@@ -211,10 +269,11 @@ fn bench_rotation(c: &mut Criterion) {
 
     let values: Vec<(Uuid, String)> = rt.block_on(async {
         let pool = PgPool::connect(&large.url).await.unwrap();
-        let values = sqlx::query_as::<_, (Uuid, String)>("SELECT id, client_key_pem FROM federation_peers")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+        let values =
+            sqlx::query_as::<_, (Uuid, String)>("SELECT id, client_key_pem FROM federation_peers")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
         pool.close().await;
         values
     });
@@ -233,12 +292,12 @@ fn bench_rotation(c: &mut Criterion) {
     });
     drop(values);
 
-    group.throughput(Throughput::Elements(SMALL as u64));
+    group.throughput(Throughput::Elements(small_rows as u64));
     group.bench_function("batched/10000", |b| {
         b.iter_custom(|iterations| {
             let start = Instant::now();
             for _ in 0..iterations {
-                assert_eq!(rt.block_on(small_rotator.rotate()), SMALL as u64);
+                assert_eq!(rt.block_on(small_rotator.rotate()), small_rows as u64);
             }
             start.elapsed()
         });
@@ -247,7 +306,10 @@ fn bench_rotation(c: &mut Criterion) {
         b.iter_custom(|iterations| {
             let start = Instant::now();
             for _ in 0..iterations {
-                assert_eq!(rt.block_on(small_rotator.rotate_row_at_a_time(&small_pool)), SMALL as u64);
+                assert_eq!(
+                    rt.block_on(small_rotator.rotate_row_at_a_time(&small_pool)),
+                    small_rows as u64
+                );
             }
             start.elapsed()
         });
@@ -255,7 +317,10 @@ fn bench_rotation(c: &mut Criterion) {
     group.finish();
 
     // One timed rotation of each size, and the memory it needed.
-    for (label, rotator, rows) in [("10 000", &mut small_rotator, SMALL), ("100 000", &mut large_rotator, LARGE)] {
+    for (rotator, rows) in [
+        (&mut small_rotator, small_rows),
+        (&mut large_rotator, large_rows),
+    ] {
         let rss_before = status_kib("VmRSS:");
         peak_rss_reset();
         let start = Instant::now();
@@ -266,7 +331,7 @@ fn bench_rotation(c: &mut Criterion) {
         #[allow(clippy::cast_precision_loss)]
         let rate = rows as f64 / elapsed.as_secs_f64();
         println!(
-            "rotation of {label} rows: {elapsed:.2?}, {rate:.0} rows/s; RSS before {rss_before} KiB, peak {peak} KiB \
+            "rotation of {rows} rows: {elapsed:.2?}, {rate:.0} rows/s; RSS before {rss_before} KiB, peak {peak} KiB \
              (growth {} KiB)",
             peak.saturating_sub(rss_before)
         );
@@ -274,11 +339,15 @@ fn bench_rotation(c: &mut Criterion) {
 
     // Every value is under the key of the last rotation, none lost.
     let check = rt.block_on(async {
-        let store = if large_rotator.next_is_b { &large_rotator.to_a } else { &large_rotator.to_b };
+        let store = if large_rotator.next_is_b {
+            &large_rotator.to_a
+        } else {
+            &large_rotator.to_b
+        };
         store.sealed_value_status().await.unwrap()
     });
     assert_eq!(check.values_needing_reseal(), 0);
-    assert_eq!(check.total_values(), LARGE as u64);
+    assert_eq!(check.total_values(), large_rows as u64);
 
     rt.block_on(async {
         small_pool.close().await;

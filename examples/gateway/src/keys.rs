@@ -63,7 +63,10 @@ pub(crate) struct RotateArgs {
 
 /// Runs a `mosaic keys` command.
 pub(crate) fn run(config: Option<&Path>, command: &KeysCommand) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("mosaic keys: cannot start the async runtime: {e}");
@@ -82,7 +85,11 @@ pub(crate) fn run(config: Option<&Path>, command: &KeysCommand) -> ExitCode {
             eprintln!("mosaic keys: {error}");
             eprintln!("  code: {}", error.code());
             eprintln!("  to fix: {}", error.remediation());
-            ExitCode::from(if error.is_usage() { EXIT_USAGE } else { EXIT_FAILURE })
+            ExitCode::from(if error.is_usage() {
+                EXIT_USAGE
+            } else {
+                EXIT_FAILURE
+            })
         }
     }
 }
@@ -99,7 +106,8 @@ async fn status(config: Option<&Path>, args: &StatusArgs) -> Result<ExitCode, Fe
     gateway.close().await;
     let status = status?;
     if args.json {
-        let text = serde_json::to_string(&status).map_err(|e| FederationError::Internal(e.to_string()))?;
+        let text =
+            serde_json::to_string(&status).map_err(|e| FederationError::Internal(e.to_string()))?;
         println!("{text}");
     } else {
         print!("{}", status_text(&status));
@@ -118,17 +126,30 @@ fn status_text(status: &SealedValueStatus) -> String {
         } else {
             "UNKNOWN (not in the keyring)"
         };
-        text.push_str(&format!("  key {}  {role:<28} {:>10}\n", key.key_id, key.values));
+        text.push_str(&format!(
+            "  key {}  {role:<28} {:>10}\n",
+            key.key_id, key.values
+        ));
     }
-    text.push_str(&format!("  legacy format (TypeScript gateway)  {:>24}\n", status.legacy_values));
+    text.push_str(&format!(
+        "  legacy format (TypeScript gateway)  {:>24}\n",
+        status.legacy_values
+    ));
     if status.malformed_values > 0 {
-        text.push_str(&format!("  not sealed values at all            {:>24}\n", status.malformed_values));
+        text.push_str(&format!(
+            "  not sealed values at all            {:>24}\n",
+            status.malformed_values
+        ));
     }
     let pending = status.values_needing_reseal();
     if pending == 0 {
-        text.push_str("Every value is under the current key: previous secrets are no longer needed.\n");
+        text.push_str(
+            "Every value is under the current key: previous secrets are no longer needed.\n",
+        );
     } else {
-        text.push_str(&format!("{pending} value(s) need re-sealing: run `mosaic keys rotate`.\n"));
+        text.push_str(&format!(
+            "{pending} value(s) need re-sealing: run `mosaic keys rotate`.\n"
+        ));
     }
     text
 }
@@ -139,9 +160,13 @@ async fn rotate(config: Option<&Path>, args: &RotateArgs) -> Result<ExitCode, Fe
     gateway.close().await;
     let (report, elapsed) = result?;
     if args.json {
-        let mut value = serde_json::to_value(&report).map_err(|e| FederationError::Internal(e.to_string()))?;
+        let mut value =
+            serde_json::to_value(&report).map_err(|e| FederationError::Internal(e.to_string()))?;
         if let Some(object) = value.as_object_mut() {
-            object.insert("seconds".to_owned(), serde_json::json!(elapsed.as_secs_f64()));
+            object.insert(
+                "seconds".to_owned(),
+                serde_json::json!(elapsed.as_secs_f64()),
+            );
         }
         println!("{value}");
     } else {
@@ -150,7 +175,10 @@ async fn rotate(config: Option<&Path>, args: &RotateArgs) -> Result<ExitCode, Fe
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_rotation(gateway: &Gateway, args: &RotateArgs) -> Result<(RotationReport, Duration), FederationError> {
+async fn run_rotation(
+    gateway: &Gateway,
+    args: &RotateArgs,
+) -> Result<(RotationReport, Duration), FederationError> {
     let before = gateway.store.sealed_value_status().await?;
     if !args.json {
         eprintln!(
@@ -158,7 +186,11 @@ async fn run_rotation(gateway: &Gateway, args: &RotateArgs) -> Result<(RotationR
             before.values_needing_reseal(),
             before.total_values(),
             gateway.keyring.current_key_id(),
-            if args.dry_run { " (dry run: nothing is written)" } else { "" }
+            if args.dry_run {
+                " (dry run: nothing is written)"
+            } else {
+                ""
+            }
         );
     }
     let bar = (std::io::stderr().is_terminal() && !args.json).then(|| {
@@ -172,7 +204,9 @@ async fn run_rotation(gateway: &Gateway, args: &RotateArgs) -> Result<(RotationR
         );
         bar
     });
-    let options = RotationOptions::default().batch_size(args.batch_size).dry_run(args.dry_run);
+    let options = RotationOptions::default()
+        .batch_size(args.batch_size)
+        .dry_run(args.dry_run);
     let started = Instant::now();
     let report = gateway
         .store

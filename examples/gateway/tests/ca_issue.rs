@@ -163,6 +163,8 @@ fn issues_verifies_and_writes_a_sealed_key() {
 fn failures_exit_1_with_code_and_remediation_and_write_nothing() {
     require_stack();
     let dir = tempfile::tempdir().unwrap();
+    // (what is wrong, grant id, subject user id, extra environment)
+    #[allow(clippy::type_complexity)]
     let cases: [(&str, String, String, Vec<(&str, Option<&str>)>); 4] = [
         (
             "INVALID_GRANT_ID",

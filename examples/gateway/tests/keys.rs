@@ -27,20 +27,30 @@ fn mosaic(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn json(output: &Output) -> serde_json::Value {
-    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
 async fn seed(dir: &Path, count: usize) {
     std::fs::create_dir_all(dir.join("data")).unwrap();
     let keyring = Arc::new(Keyring::from_secrets(OLD_SECRET, [] as [&str; 0]).unwrap());
-    let store = Store::open_local(&dir.join("data").join("mosaic.sqlite3"), keyring).await.unwrap();
+    let store = Store::open_local(&dir.join("data").join("mosaic.sqlite3"), keyring)
+        .await
+        .unwrap();
     for n in 0..count {
         let pem = format!("-----BEGIN PRIVATE KEY-----\nKEY{n}\n-----END PRIVATE KEY-----\n");
         store
             .insert_peer(
-                &NewPeer::new(format!("p{n}.example"), format!("p{n}"), "https://p.example")
-                    .client_key(ClientKeyPem::new(pem)),
+                &NewPeer::new(
+                    format!("p{n}.example"),
+                    format!("p{n}"),
+                    "https://p.example",
+                )
+                .client_key(ClientKeyPem::new(pem)),
             )
             .await
             .unwrap();
@@ -52,8 +62,14 @@ async fn seed(dir: &Path, count: usize) {
 async fn status_then_rotate_then_status() {
     let dir = tempfile::tempdir().unwrap();
     seed(dir.path(), 25).await;
-    let new_id = Keyring::from_secrets(NEW_SECRET, [] as [&str; 0]).unwrap().current_key_id().to_string();
-    let old_id = Keyring::from_secrets(OLD_SECRET, [] as [&str; 0]).unwrap().current_key_id().to_string();
+    let new_id = Keyring::from_secrets(NEW_SECRET, [] as [&str; 0])
+        .unwrap()
+        .current_key_id()
+        .to_string();
+    let old_id = Keyring::from_secrets(OLD_SECRET, [] as [&str; 0])
+        .unwrap()
+        .current_key_id()
+        .to_string();
 
     let before = json(&mosaic(dir.path(), &["keys", "status", "--json"]));
     assert_eq!(
@@ -69,17 +85,31 @@ async fn status_then_rotate_then_status() {
     let human = mosaic(dir.path(), &["keys", "status"]);
     assert!(String::from_utf8_lossy(&human.stdout).contains("25 value(s) need re-sealing"));
 
-    let dry = json(&mosaic(dir.path(), &["keys", "rotate", "--dry-run", "--json"]));
+    let dry = json(&mosaic(
+        dir.path(),
+        &["keys", "rotate", "--dry-run", "--json"],
+    ));
     assert_eq!(dry["resealed"], 25);
     assert_eq!(dry["dry_run"], true);
-    assert_eq!(json(&mosaic(dir.path(), &["keys", "status", "--json"])), before, "a dry run writes nothing");
+    assert_eq!(
+        json(&mosaic(dir.path(), &["keys", "status", "--json"])),
+        before,
+        "a dry run writes nothing"
+    );
 
     let rotated = mosaic(dir.path(), &["keys", "rotate", "--batch-size", "10"]);
-    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
     assert!(String::from_utf8_lossy(&rotated.stdout).contains("Re-sealed 25 value(s)"));
 
     let after = json(&mosaic(dir.path(), &["keys", "status", "--json"]));
-    assert_eq!(after["keys"][0], serde_json::json!({"key_id": new_id, "current": true, "values": 25}));
+    assert_eq!(
+        after["keys"][0],
+        serde_json::json!({"key_id": new_id, "current": true, "values": 25})
+    );
     assert_eq!(after["keys"][1]["values"], 0);
     assert_eq!(after["legacy_values"], 0);
 }
