@@ -8,6 +8,14 @@ use std::{
     process::{Command, Output},
 };
 
+/// `host:port` of the stack's step-ca, as the doctor prints it (the port follows `STEP_CA_HOST_PORT`).
+fn step_ca_target() -> String {
+    env("STEP_CA_URL")
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_string()
+}
+
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: start the stack with infra/native/up and run eval \"$(infra/native/env)\"")
@@ -93,7 +101,7 @@ fn the_native_stack_is_all_green_as_the_guide_shows() {
     assert!(lines[3].starts_with("✓ pgvector  (embedded)  ("), "{human}");
     assert!(lines[3].contains("ms)  pgvector 0."), "{human}");
     assert!(
-        lines[4].starts_with("✓ step-ca   localhost:9000  ("),
+        lines[4].starts_with(&format!("✓ step-ca   {}  (", step_ca_target())),
         "{human}"
     );
     assert!(lines[4].contains("ms)  root SHA-256 "), "{human}");
@@ -232,7 +240,7 @@ fn step_ca_with_a_wrong_root_or_a_stopped_port_is_a_cross() {
         .position(|l| l.starts_with("✗ step-ca "))
         .unwrap_or_else(|| panic!("{human}"));
     assert!(
-        lines[at].contains("TLS to step-ca at localhost:9000 failed"),
+        lines[at].contains(&format!("TLS to step-ca at {} failed", step_ca_target())),
         "{human}"
     );
     assert!(lines[at + 1].contains("does not chain to"), "{human}");
