@@ -102,8 +102,18 @@ async fn every_server_of_the_stack_is_green() {
     assert_eq!(details[3], format!("root SHA-256 {fingerprint}"));
     let targets: Vec<_> = report.checks().iter().map(CheckResult::target).collect();
     assert_eq!(targets[2], "(embedded)");
+    // The ports the stack was started on (5433 and 6380 unless PG_FEDERATED_HOST_PORT or
+    // VALKEY_FEDERATED_HOST_PORT moved them), read from the URLs the tests were given.
+    let port_of = |name: &str| {
+        let url = env(name);
+        let after_scheme = url.split("://").nth(1).unwrap_or(&url).to_string();
+        let host_port = after_scheme.split('/').next().unwrap_or_default();
+        let host_port = host_port.rsplit('@').next().unwrap_or_default();
+        format!(":{}", host_port.rsplit(':').next().unwrap_or_default())
+    };
     assert!(
-        targets[0].ends_with(":5433") && targets[1].ends_with(":6380"),
+        targets[0].ends_with(&port_of("DATABASE_URL"))
+            && targets[1].ends_with(&port_of("REDIS_URL")),
         "{targets:?}"
     );
 }
