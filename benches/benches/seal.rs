@@ -8,7 +8,8 @@
 //! References:
 //! - `raw aes-gcm`: `Aes256Gcm::encrypt` then `decrypt` with a fresh OS-random nonce, what any correct
 //!   use of the primitive must at least do;
-//! - `raw aes-gcm, fixed nonce`: the same without the random nonce, to show the primitive alone.
+//! - `raw aes-gcm, fixed nonce`: the same without the random nonce, to show the primitive alone;
+//! - `raw aes-gcm with aad`: the first with the same associated data as `v1 with aad`, its fair reference.
 //!
 //! Run: `cargo bench -p mosaic-benches --bench seal`; summarise medians and ratios with
 //! `node crates/mosaic-seal/interop/bench-report.mjs <target-dir>/criterion`.
@@ -18,7 +19,7 @@ use std::hint::black_box;
 
 use aes_gcm::{
     Aes256Gcm, Key, KeyInit,
-    aead::{Aead, Generate, Nonce},
+    aead::{Aead, Generate, Nonce, Payload},
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mosaic_seal::Keyring;
@@ -72,6 +73,21 @@ fn seal_open(c: &mut Criterion) {
                 let ciphertext = raw.encrypt(&nonce, black_box(bytes)).unwrap();
                 let opened = raw.decrypt(&nonce, ciphertext.as_slice()).unwrap();
                 black_box(opened)
+            });
+        });
+        group.bench_function("raw aes-gcm with aad", |b| {
+            b.iter(|| {
+                let nonce = Nonce::<Aes256Gcm>::generate();
+                let sealed = Payload {
+                    msg: black_box(bytes),
+                    aad: AAD,
+                };
+                let ciphertext = raw.encrypt(&nonce, sealed).unwrap();
+                let opened = Payload {
+                    msg: ciphertext.as_slice(),
+                    aad: AAD,
+                };
+                black_box(raw.decrypt(&nonce, opened).unwrap())
             });
         });
         group.bench_function("v1", |b| {
