@@ -10,6 +10,7 @@ mod jwe;
 mod jwk;
 mod local;
 mod request;
+mod server_ca;
 mod token;
 mod verify;
 
@@ -33,6 +34,7 @@ pub use crate::{
     jwk::jwk_thumbprint,
     local::LocalCa,
     request::{DEFAULT_MAX_VALIDITY, DEFAULT_MIN_VALIDITY, IssueRequest, IssuedCertificate},
+    server_ca::{ServerCa, ServerCertificate},
     token::{GRANT_ID_CLAIM, SUBJECT_USER_ID_CLAIM, TOKEN_LIFETIME},
 };
 

@@ -5,7 +5,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use const_oid::db::rfc5280::ID_KP_CLIENT_AUTH;
+use const_oid::db::rfc5280::{ID_KP_CLIENT_AUTH, ID_KP_SERVER_AUTH};
 use der::{Decode, DecodePem, Encode, EncodePem, pem::LineEnding};
 use mosaic_oid::OidRegistry;
 use p256::{
@@ -40,11 +40,11 @@ use crate::{
 };
 
 /// How long the development root and intermediate are valid (step's default for a new PKI).
-const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+pub(crate) const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
 /// The validity of a leaf when the request names none (step-ca's default).
 const DEFAULT_LEAF_VALIDITY: Duration = Duration::from_secs(24 * 60 * 60);
 /// How far back a leaf's notBefore is set, like step-ca's default backdate, for clock skew.
-const BACKDATE: Duration = Duration::from_secs(60);
+pub(crate) const BACKDATE: Duration = Duration::from_secs(60);
 
 /// **For development and tests only.** An in-process certificate authority with a P-256 root and
 /// intermediate, issuing the same certificate profile as step-ca with the federation template
@@ -78,20 +78,25 @@ impl fmt::Debug for LocalCa {
     }
 }
 
-/// The certificate profiles this CA issues.
-enum Kind {
-    Root,
+/// The certificate profiles this module's CAs issue ([`LocalCa`] and [`ServerCa`](crate::ServerCa)).
+pub(crate) enum Kind {
+    /// A self-signed root that may sign `path_len` CA certificates below it.
+    Root { path_len: u8 },
+    /// An intermediate that signs leaves only.
     Intermediate,
+    /// A federation client certificate (step-ca's `mosaic-fed` profile).
     Leaf {
         names: CertNames,
         federation: Vec<Extension>,
     },
+    /// A TLS server certificate: `serverAuth`, the given SANs.
+    Server { names: CertNames },
 }
 
-struct Profile {
-    kind: Kind,
-    subject: Name,
-    issuer: Name,
+pub(crate) struct Profile {
+    pub(crate) kind: Kind,
+    pub(crate) subject: Name,
+    pub(crate) issuer: Name,
 }
 
 impl BuilderProfile for Profile {
@@ -114,11 +119,10 @@ impl BuilderProfile for Profile {
         let issuer_ski = SubjectKeyIdentifier::try_from(issuer_spk)?;
         let subject = tbs.subject();
         match &self.kind {
-            Kind::Root | Kind::Intermediate => {
-                let path_len = if matches!(self.kind, Kind::Root) {
-                    1
-                } else {
-                    0
+            Kind::Root { .. } | Kind::Intermediate => {
+                let path_len = match self.kind {
+                    Kind::Root { path_len } => path_len,
+                    _ => 0,
                 };
                 exts.push(
                     BasicConstraints {
@@ -143,9 +147,19 @@ impl BuilderProfile for Profile {
                 exts.push(san.to_extension(subject, &exts)?);
                 exts.extend(federation.iter().cloned());
             }
+            Kind::Server { names } => {
+                exts.push(
+                    KeyUsage(KeyUsages::DigitalSignature.into()).to_extension(subject, &exts)?,
+                );
+                exts.push(ExtendedKeyUsage(vec![ID_KP_SERVER_AUTH]).to_extension(subject, &exts)?);
+                let san = names
+                    .subject_alt_name()
+                    .map_err(|_| x509_cert::builder::Error::MissingAttributes)?;
+                exts.push(san.to_extension(subject, &exts)?);
+            }
         }
         exts.push(ski.to_extension(subject, &exts)?);
-        if !matches!(self.kind, Kind::Root) {
+        if !matches!(self.kind, Kind::Root { .. }) {
             exts.push(
                 AuthorityKeyIdentifier {
                     key_identifier: Some(issuer_ski.0),
@@ -158,7 +172,7 @@ impl BuilderProfile for Profile {
     }
 }
 
-fn random_serial() -> Result<SerialNumber, CaError> {
+pub(crate) fn random_serial() -> Result<SerialNumber, CaError> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes)
         .map_err(|e| CaError::Internal(format!("random number generator: {e}")))?;
@@ -167,13 +181,13 @@ fn random_serial() -> Result<SerialNumber, CaError> {
     SerialNumber::new(&bytes).map_err(|e| CaError::Internal(format!("serial number: {e}")))
 }
 
-fn new_key() -> Result<SigningKey, CaError> {
+pub(crate) fn new_key() -> Result<SigningKey, CaError> {
     SigningKey::try_generate_from_rng(&mut getrandom::SysRng)
         .map_err(|e| CaError::Internal(format!("random number generator: {e}")))
 }
 
 /// Whether `issuer`'s key signed `cert` (ECDSA P-256 with SHA-256, the only kind this CA makes).
-fn signed_by(cert: &Certificate, issuer: &Certificate) -> bool {
+pub(crate) fn signed_by(cert: &Certificate, issuer: &Certificate) -> bool {
     use p256::ecdsa::{VerifyingKey, signature::Verifier};
     use p256::pkcs8::DecodePublicKey;
     let Ok(spki) = issuer.tbs_certificate().subject_public_key_info().to_der() else {
@@ -193,7 +207,7 @@ fn signed_by(cert: &Certificate, issuer: &Certificate) -> bool {
 }
 
 /// A name with just a CN; the leaf's subject encoder without its SAN checks.
-fn plain_name(cn: &str) -> Result<Name, CaError> {
+pub(crate) fn plain_name(cn: &str) -> Result<Name, CaError> {
     let names = CertNames {
         common_name: cn.to_owned(),
         sans: Vec::new(),
@@ -202,7 +216,7 @@ fn plain_name(cn: &str) -> Result<Name, CaError> {
     names.subject()
 }
 
-fn sign_cert(
+pub(crate) fn sign_cert(
     profile: Profile,
     validity: Validity,
     spki: SubjectPublicKeyInfoOwned,
@@ -215,19 +229,19 @@ fn sign_cert(
         .map_err(|e| CaError::Internal(format!("signing a certificate: {e}")))
 }
 
-fn validity(not_before: SystemTime, not_after: SystemTime) -> Result<Validity, CaError> {
+pub(crate) fn validity(not_before: SystemTime, not_after: SystemTime) -> Result<Validity, CaError> {
     let time = |t: SystemTime| {
         Time::try_from(t).map_err(|e| CaError::Internal(format!("certificate time: {e}")))
     };
     Ok(Validity::new(time(not_before)?, time(not_after)?))
 }
 
-fn spki_of(key: &SigningKey) -> Result<SubjectPublicKeyInfoOwned, CaError> {
+pub(crate) fn spki_of(key: &SigningKey) -> Result<SubjectPublicKeyInfoOwned, CaError> {
     SubjectPublicKeyInfoOwned::from_key(key.verifying_key())
         .map_err(|e| CaError::Internal(format!("encoding a public key: {e}")))
 }
 
-fn der_of(cert: &Certificate) -> Result<Vec<u8>, CaError> {
+pub(crate) fn der_of(cert: &Certificate) -> Result<Vec<u8>, CaError> {
     cert.to_der()
         .map_err(|e| CaError::Internal(format!("encoding a certificate: {e}")))
 }
@@ -248,7 +262,7 @@ impl LocalCa {
         let intermediate_name = plain_name(&format!("{name} Development Intermediate CA"))?;
         let root = sign_cert(
             Profile {
-                kind: Kind::Root,
+                kind: Kind::Root { path_len: 1 },
                 subject: root_name.clone(),
                 issuer: root_name.clone(),
             },

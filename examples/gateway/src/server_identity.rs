@@ -5,7 +5,8 @@
 //! Why not step-ca: its `mosaic-fed` provisioner issues federation *client* certificates only (the
 //! template sets `extKeyUsage clientAuth` and refuses to sign without grant claims), and a TLS client
 //! refuses a server certificate without `serverAuth`. Why not `LocalCa`: it issues that same
-//! client-certificate profile. So the server identity has its own root, on every tier:
+//! client-certificate profile. So the server identity has its own root, on every tier: a
+//! [`mosaic_ca_client::ServerCa`], which this module only stores and loads:
 //!
 //! ```text
 //! <data dir>/server-ca/root.pem          the root certificate (public)
@@ -16,48 +17,25 @@
 //! server key is ever written to disk.
 
 use std::{
-    net::IpAddr,
     path::{Path, PathBuf},
-    str::FromStr,
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
-use der::{DecodePem, Encode, EncodePem, asn1::Ia5String, pem::LineEnding};
+use mosaic_ca_client::CaError;
 use mosaic_seal::Keyring;
-use p256::{
-    ecdsa::{DerSignature, SigningKey},
-    elliptic_curve::Generate,
-    pkcs8::{DecodePrivateKey, EncodePrivateKey},
-};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use spki::{SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
-use x509_cert::{
-    Certificate,
-    builder::{Builder, CertificateBuilder, profile::BuilderProfile},
-    certificate::TbsCertificate,
-    ext::{
-        Extension, ToExtension,
-        pkix::{
-            AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages,
-            SubjectAltName, SubjectKeyIdentifier, name::GeneralName,
-        },
-    },
-    name::Name,
-    serial_number::SerialNumber,
-    time::{Time, Validity},
-};
 use zeroize::Zeroizing;
 
 use crate::{data_dir::write_private, tls::RootFingerprint};
 
 /// Associated data of the sealed root key: a sealed value copied anywhere else does not open.
 const ROOT_KEY_AAD: &[u8] = b"mosaic-gateway/server-ca/root-key";
-/// How long the server identity root is valid.
-const ROOT_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+/// The subject of the server identity root.
+const ROOT_NAME: &str = "Mosaic gateway server identity root";
+/// The subject of every server certificate.
+const SERVER_NAME: &str = "Mosaic gateway";
 /// How long a server certificate is valid (a new one is made at every start).
 const SERVER_CERT_VALIDITY: Duration = Duration::from_secs(90 * 24 * 60 * 60);
-/// Clock skew allowance for notBefore.
-const BACKDATE: Duration = Duration::from_secs(5 * 60);
 
 /// What can go wrong with the server identity.
 #[derive(Debug, thiserror::Error)]
@@ -95,16 +73,17 @@ pub(crate) enum ServerIdentityError {
         reason: String,
     },
     /// Making a key or certificate failed.
-    #[error("could not make the {what}: {reason}")]
+    #[error("could not make the {what}: {source}")]
     Build {
         /// What.
         what: &'static str,
-        /// Why.
-        reason: String,
+        /// What mosaic-ca-client said.
+        #[source]
+        source: CaError,
     },
     /// A server name is unusable in a certificate.
-    #[error("the server name {0:?} cannot go in a certificate (use a DNS name or an IP address)")]
-    BadServerName(String),
+    #[error("a server name cannot go in a certificate: {0}")]
+    BadServerName(#[source] CaError),
 }
 
 impl ServerIdentityError {
@@ -135,9 +114,7 @@ impl ServerIdentityError {
 
 /// The server identity CA of one data directory.
 pub(crate) struct ServerCa {
-    root: Certificate,
-    root_der: Vec<u8>,
-    key: SigningKey,
+    ca: mosaic_ca_client::ServerCa,
 }
 
 impl std::fmt::Debug for ServerCa {
@@ -156,6 +133,15 @@ pub(crate) struct ServerCertificate {
     pub(crate) key: PrivateKeyDer<'static>,
 }
 
+impl std::fmt::Debug for ServerCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerCertificate")
+            .field("chain_len", &self.chain.len())
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
 impl ServerCa {
     /// Loads the CA of `data_dir`, creating it on first use.
     pub(crate) fn load_or_create(
@@ -168,14 +154,17 @@ impl ServerCa {
         if cert_path.exists() || key_path.exists() {
             return Self::load(&cert_path, &key_path, keyring);
         }
-        let ca = Self::generate()?;
+        let ca = mosaic_ca_client::ServerCa::generate(ROOT_NAME)
+            .map_err(|source| build_error("server identity root", source))?;
+        let key_pem = ca
+            .root_key_pem()
+            .map_err(|source| build_error("server identity root", source))?;
         let sealed = keyring
-            .seal(ca.key_pem()?.as_bytes(), ROOT_KEY_AAD)
+            .seal(key_pem.as_bytes(), ROOT_KEY_AAD)
             .map_err(ServerIdentityError::Seal)?;
         let root_pem = ca
-            .root
-            .to_pem(LineEnding::LF)
-            .map_err(|e| build_error("root certificate", e))?;
+            .root_pem()
+            .map_err(|source| build_error("server identity root", source))?;
         // The key first: a directory with a certificate but no key would be "damaged".
         write_private(&key_path, sealed.as_bytes()).map_err(|source| ServerIdentityError::Io {
             action: "writing",
@@ -189,7 +178,7 @@ impl ServerCa {
                 source,
             }
         })?;
-        Ok(ca)
+        Ok(Self { ca })
     }
 
     fn load(
@@ -206,12 +195,6 @@ impl ServerCa {
         };
         let root_pem = read(cert_path)?;
         let sealed = Zeroizing::new(read(key_path)?);
-        let root = Certificate::from_pem(root_pem.as_bytes()).map_err(|e| {
-            ServerIdentityError::Damaged {
-                path: cert_path.to_owned(),
-                reason: format!("not a PEM certificate: {e}"),
-            }
-        })?;
         let key_pem = keyring
             .open(sealed.trim(), ROOT_KEY_AAD)
             .map_err(|source| ServerIdentityError::Unseal {
@@ -224,63 +207,18 @@ impl ServerCa {
                 path: key_path.to_owned(),
                 source,
             })?;
-        let key =
-            SigningKey::from_pkcs8_pem(key_text).map_err(|_| ServerIdentityError::Damaged {
-                path: key_path.to_owned(),
-                reason: "the sealed value is not a P-256 PKCS#8 key".to_owned(),
-            })?;
-        let spki = spki_of(&key)?;
-        if &spki != root.tbs_certificate().subject_public_key_info() {
-            return Err(ServerIdentityError::Damaged {
-                path: key_path.to_owned(),
-                reason: "the key does not belong to root.pem".to_owned(),
-            });
-        }
-        let root_der = root
-            .to_der()
-            .map_err(|e| build_error("root certificate", e))?;
-        Ok(Self {
-            root,
-            root_der,
-            key,
-        })
-    }
-
-    fn generate() -> Result<Self, ServerIdentityError> {
-        let key = new_key()?;
-        let name = Name::from_str("CN=Mosaic gateway server identity root")
-            .map_err(|e| build_error("root name", e))?;
-        let now = SystemTime::now();
-        let root = sign(
-            Profile {
-                kind: Kind::Root,
-                subject: name.clone(),
-                issuer: name,
-            },
-            validity(now - BACKDATE, now + ROOT_VALIDITY)?,
-            spki_of(&key)?,
-            &key,
-        )?;
-        let root_der = root
-            .to_der()
-            .map_err(|e| build_error("root certificate", e))?;
-        Ok(Self {
-            root,
-            root_der,
-            key,
-        })
-    }
-
-    fn key_pem(&self) -> Result<Zeroizing<String>, ServerIdentityError> {
-        self.key
-            .to_pkcs8_pem(LineEnding::LF)
-            .map(|pem| Zeroizing::new(pem.as_str().to_owned()))
-            .map_err(|e| build_error("root key encoding", e))
+        let ca = mosaic_ca_client::ServerCa::from_pem(&root_pem, key_text).map_err(|e| {
+            ServerIdentityError::Damaged {
+                path: cert_path.parent().unwrap_or(cert_path).to_owned(),
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(Self { ca })
     }
 
     /// The root's SHA-256 fingerprint, for enrollment URLs.
     pub(crate) fn fingerprint(&self) -> RootFingerprint {
-        RootFingerprint::of(&self.root_der)
+        RootFingerprint::of(self.ca.root_der())
     }
 
     /// A fresh server certificate for `names` (DNS names or IP addresses), with a fresh key.
@@ -288,186 +226,33 @@ impl ServerCa {
         &self,
         names: &[String],
     ) -> Result<ServerCertificate, ServerIdentityError> {
-        let sans = names
-            .iter()
-            .map(|name| general_name(name))
-            .collect::<Result<Vec<_>, _>>()?;
-        let key = new_key()?;
-        let subject =
-            Name::from_str("CN=Mosaic gateway").map_err(|e| build_error("server name", e))?;
-        let now = SystemTime::now();
-        let leaf = sign(
-            Profile {
-                kind: Kind::Server(SubjectAltName(sans)),
-                subject,
-                issuer: self.root.tbs_certificate().subject().clone(),
-            },
-            validity(now - BACKDATE, now + SERVER_CERT_VALIDITY)?,
-            spki_of(&key)?,
-            &self.key,
-        )?;
-        let leaf_der = leaf
-            .to_der()
-            .map_err(|e| build_error("server certificate", e))?;
-        let key_der = key
-            .to_pkcs8_der()
-            .map_err(|e| build_error("server key", e))?;
+        let issued = self
+            .ca
+            .issue_server_certificate(SERVER_NAME, names, SERVER_CERT_VALIDITY)
+            .map_err(|e| match e {
+                CaError::InvalidName(_) => ServerIdentityError::BadServerName(e),
+                other => build_error("server certificate", other),
+            })?;
         Ok(ServerCertificate {
-            chain: vec![
-                CertificateDer::from(leaf_der),
-                CertificateDer::from(self.root_der.clone()),
-            ],
-            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der.as_bytes().to_vec())),
+            chain: issued
+                .chain_der()
+                .iter()
+                .map(|der| CertificateDer::from(der.clone()))
+                .collect(),
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(issued.key_pkcs8_der().to_vec())),
         })
     }
 }
 
-fn build_error(what: &'static str, e: impl std::fmt::Display) -> ServerIdentityError {
-    ServerIdentityError::Build {
-        what,
-        reason: e.to_string(),
-    }
-}
-
-fn general_name(name: &str) -> Result<GeneralName, ServerIdentityError> {
-    if let Ok(ip) = name.parse::<IpAddr>() {
-        return Ok(GeneralName::from(ip));
-    }
-    let valid = !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        });
-    if !valid {
-        return Err(ServerIdentityError::BadServerName(name.to_owned()));
-    }
-    Ia5String::new(&name.to_ascii_lowercase())
-        .map(GeneralName::DnsName)
-        .map_err(|_| ServerIdentityError::BadServerName(name.to_owned()))
-}
-
-fn new_key() -> Result<SigningKey, ServerIdentityError> {
-    SigningKey::try_generate_from_rng(&mut getrandom::SysRng)
-        .map_err(|e| build_error("P-256 key", e))
-}
-
-fn spki_of(key: &SigningKey) -> Result<SubjectPublicKeyInfoOwned, ServerIdentityError> {
-    SubjectPublicKeyInfoOwned::from_key(key.verifying_key())
-        .map_err(|e| build_error("public key", e))
-}
-
-fn validity(
-    not_before: SystemTime,
-    not_after: SystemTime,
-) -> Result<Validity, ServerIdentityError> {
-    let time = |t: SystemTime| Time::try_from(t).map_err(|e| build_error("validity", e));
-    Ok(Validity::new(time(not_before)?, time(not_after)?))
-}
-
-fn random_serial() -> Result<SerialNumber, ServerIdentityError> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| build_error("serial number", e))?;
-    // Positive, without a leading zero byte.
-    bytes[0] = (bytes[0] & 0x7f) | 0x40;
-    SerialNumber::new(&bytes).map_err(|e| build_error("serial number", e))
-}
-
-enum Kind {
-    Root,
-    Server(SubjectAltName),
-}
-
-struct Profile {
-    kind: Kind,
-    subject: Name,
-    issuer: Name,
-}
-
-impl BuilderProfile for Profile {
-    fn get_issuer(&self, _subject: &Name) -> Name {
-        self.issuer.clone()
-    }
-
-    fn get_subject(&self) -> Name {
-        self.subject.clone()
-    }
-
-    fn build_extensions(
-        &self,
-        spk: SubjectPublicKeyInfoRef<'_>,
-        issuer_spk: SubjectPublicKeyInfoRef<'_>,
-        tbs: &TbsCertificate,
-    ) -> x509_cert::builder::Result<Vec<Extension>> {
-        let subject = tbs.subject();
-        let mut exts: Vec<Extension> = Vec::new();
-        match &self.kind {
-            Kind::Root => {
-                exts.push(
-                    BasicConstraints {
-                        ca: true,
-                        path_len_constraint: Some(0),
-                    }
-                    .to_extension(subject, &exts)?,
-                );
-                exts.push(
-                    KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign)
-                        .to_extension(subject, &exts)?,
-                );
-            }
-            Kind::Server(sans) => {
-                exts.push(
-                    KeyUsage(KeyUsages::DigitalSignature.into()).to_extension(subject, &exts)?,
-                );
-                exts.push(
-                    ExtendedKeyUsage(vec![const_oid::db::rfc5280::ID_KP_SERVER_AUTH])
-                        .to_extension(subject, &exts)?,
-                );
-                exts.push(sans.to_extension(subject, &exts)?);
-                let issuer_ski = SubjectKeyIdentifier::try_from(issuer_spk)?;
-                exts.push(
-                    AuthorityKeyIdentifier {
-                        key_identifier: Some(issuer_ski.0),
-                        ..Default::default()
-                    }
-                    .to_extension(subject, &exts)?,
-                );
-            }
-        }
-        exts.push(SubjectKeyIdentifier::try_from(spk)?.to_extension(subject, &exts)?);
-        Ok(exts)
-    }
-}
-
-fn sign(
-    profile: Profile,
-    validity: Validity,
-    spki: SubjectPublicKeyInfoOwned,
-    signer: &SigningKey,
-) -> Result<Certificate, ServerIdentityError> {
-    let builder = CertificateBuilder::new(profile, random_serial()?, validity, spki)
-        .map_err(|e| build_error("certificate", e))?;
-    builder
-        .build::<_, DerSignature>(signer)
-        .map_err(|e| build_error("certificate signature", e))
-}
-
-/// Reads a certificate's DER back, for tests.
-#[cfg(test)]
-fn decode(der: &[u8]) -> Certificate {
-    use der::Decode as _;
-    #[allow(clippy::unwrap_used)]
-    Certificate::from_der(der).unwrap()
+fn build_error(what: &'static str, source: CaError) -> ServerIdentityError {
+    ServerIdentityError::Build { what, source }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use der::Decode as _;
+
     use super::*;
 
     fn keyring(secret: &str) -> Keyring {
@@ -495,10 +280,11 @@ mod tests {
             RootFingerprint::of(server.chain[1].as_ref()),
             first.fingerprint()
         );
-        let leaf = decode(server.chain[0].as_ref());
+        let leaf = x509_cert::Certificate::from_der(server.chain[0].as_ref()).unwrap();
+        let root = x509_cert::Certificate::from_der(server.chain[1].as_ref()).unwrap();
         assert_eq!(
             leaf.tbs_certificate().issuer(),
-            first.root.tbs_certificate().subject()
+            root.tbs_certificate().subject()
         );
     }
 
@@ -521,10 +307,39 @@ mod tests {
 
     #[test]
     fn server_names_are_checked() {
-        assert!(general_name("gw.example.org").is_ok());
-        assert!(general_name("::1").is_ok());
-        for bad in ["", "has space", "-lead.example", "a..b", "under_score"] {
-            assert!(general_name(bad).is_err(), "{bad:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ServerCa::load_or_create(
+            dir.path(),
+            &keyring("a-long-random-secret-of-at-least-32-bytes!"),
+        )
+        .unwrap();
+        assert!(
+            ca.issue_server_certificate(&["gw.example.org".into(), "::1".into()])
+                .is_ok()
+        );
+        for bad in ["", "has space", "-lead.example", "a..b"] {
+            let err = ca.issue_server_certificate(&[bad.into()]).unwrap_err();
+            assert!(
+                matches!(err, ServerIdentityError::BadServerName(_)),
+                "{bad:?}: {err}"
+            );
+            assert!(err.remediation().contains("host names"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_root_key_that_is_not_the_roots_is_reported_as_damage() {
+        let ring = keyring("a-long-random-secret-of-at-least-32-bytes!");
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        ServerCa::load_or_create(one.path(), &ring).unwrap();
+        ServerCa::load_or_create(two.path(), &ring).unwrap();
+        std::fs::copy(
+            two.path().join("server-ca/root.pem"),
+            one.path().join("server-ca/root.pem"),
+        )
+        .unwrap();
+        let err = ServerCa::load_or_create(one.path(), &ring).unwrap_err();
+        assert!(matches!(err, ServerIdentityError::Damaged { .. }), "{err}");
+        assert!(err.to_string().contains("does not belong"), "{err}");
     }
 }
