@@ -1,6 +1,6 @@
 //! The crate's one error type.
 
-use crate::registry::ExtensionId;
+use crate::registry::{ExtensionId, FederationField};
 
 /// What went wrong while reading or writing a federation identity.
 ///
@@ -104,6 +104,18 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// Text parsed as a [`GrantId`](crate::GrantId) or [`SubjectUserId`](crate::SubjectUserId)
+    /// (`FromStr`) is not the canonical form their `Display` prints.
+    #[error("{field} {value:?} is not a canonical UUID: {reason}")]
+    InvalidIdText {
+        /// Which id the text was meant to be.
+        field: FederationField,
+        /// The text as given, shortened to at most 40 characters (`…` marks a cut).
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// The input is not a DER X.509 certificate (the walk to the extensions failed).
     #[error("not a DER-encoded X.509 certificate: {detail}")]
     MalformedCertificate {
@@ -165,6 +177,7 @@ impl Error {
             Error::TrailingBytes { .. } => "trailing_bytes",
             Error::EmptyValue { .. } => "empty_value",
             Error::NotCanonicalUuid { .. } => "not_canonical_uuid",
+            Error::InvalidIdText { .. } => "invalid_id_text",
             Error::MalformedCertificate { .. } => "malformed_certificate",
             Error::Pem { .. } => "pem",
             Error::InvalidArc { .. } => "invalid_arc",
@@ -187,7 +200,8 @@ impl Error {
             | Error::TrailingBytes { extension, .. }
             | Error::EmptyValue { extension }
             | Error::NotCanonicalUuid { extension, .. } => Some(extension),
-            Error::MalformedCertificate { .. }
+            Error::InvalidIdText { .. }
+            | Error::MalformedCertificate { .. }
             | Error::Pem { .. }
             | Error::InvalidArc { .. }
             | Error::Encode(_)
@@ -223,6 +237,11 @@ impl Error {
             Error::NotCanonicalUuid { .. } => {
                 "put a lowercase hyphenated UUID (8-4-4-4-12 hex digits, as crypto.randomUUID() and \
                  uuid::Uuid print it) into the token claim and re-issue the certificate"
+            }
+            Error::InvalidIdText { .. } => {
+                "write the id exactly as Mosaic prints it: 36 characters, lowercase hex digits with \
+                 hyphens at 8-4-4-4-12 (for example 0b9a2f4e-7c1d-4e8a-9f3b-2d6c5a1e8f70); no \
+                 uppercase, no braces, no urn:uuid: prefix, no surrounding spaces"
             }
             Error::MalformedCertificate { .. } => {
                 "pass the certificate itself, DER-encoded, or as a PEM block starting with \

@@ -4,7 +4,7 @@
 //! bytes in all. Decoding accepts exactly that and nothing else; each way of deviating from it is its
 //! own [`Error`] variant.
 
-use core::fmt;
+use core::{fmt, str::FromStr};
 
 use const_oid::{AssociatedOid, ObjectIdentifier};
 use der::{Decode, EncodeValue, FixedTag, Length, Reader, Tag, Writer, asn1::OctetString};
@@ -199,6 +199,61 @@ fn non_ascii_reason(text: &[u8]) -> &'static str {
     }
 }
 
+/// The most characters of a refused text quoted back in [`Error::InvalidIdText`].
+const MAX_QUOTED_CHARS: usize = 40;
+
+/// Parses the canonical text form (what `Display` prints) for `FromStr`, with the same rules as the
+/// DER side: exactly 36 characters, lowercase hex digits, hyphens at 8-4-4-4-12. Uppercase is refused
+/// here too, so that text and DER accept exactly the same spellings.
+fn parse_canonical_text(text: &str, field: FederationField) -> Result<Uuid, Error> {
+    let refuse = |reason: String| Error::InvalidIdText {
+        field,
+        value: quoted(text),
+        reason,
+    };
+    match <&[u8; UUID_TEXT_LEN]>::try_from(text.as_bytes()) {
+        Ok(bytes) => parse_canonical_uuid(bytes).map_err(|reason| refuse(reason.to_owned())),
+        Err(_) => Err(refuse(wrong_length_reason(text))),
+    }
+}
+
+/// Why a text that is not 36 bytes long is not a canonical UUID, naming the usual other spellings.
+#[cold]
+fn wrong_length_reason(text: &str) -> String {
+    let bare = text.trim();
+    let hex_only = |s: &str| s.bytes().all(|b| b.is_ascii_hexdigit());
+    if text.is_empty() {
+        "it is empty".to_owned()
+    } else if !text.is_ascii() {
+        "it contains non-ASCII characters; a UUID is ASCII hex digits and hyphens".to_owned()
+    } else if bare.len() != text.len() {
+        "it has leading or trailing whitespace".to_owned()
+    } else if bare.starts_with('{') && bare.ends_with('}') {
+        "it is wrapped in braces; write the UUID without them".to_owned()
+    } else if bare
+        .get(..9)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("urn:uuid:"))
+    {
+        "it has a urn:uuid: prefix; write the bare UUID".to_owned()
+    } else if bare.len() == 32 && hex_only(bare) {
+        "it is the 32-digit form without hyphens; write it with hyphens at 8-4-4-4-12".to_owned()
+    } else {
+        format!(
+            "it has {} characters, expected {UUID_TEXT_LEN}",
+            text.chars().count()
+        )
+    }
+}
+
+/// At most [`MAX_QUOTED_CHARS`] characters of `text`, with `…` where it was cut.
+fn quoted(text: &str) -> String {
+    let mut out: String = text.chars().take(MAX_QUOTED_CHARS).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
+
 /// Reads one value from a `der::Reader` (used by the `der::Decode` impls).
 fn decode_from_reader<'a, R: Reader<'a>>(
     reader: &mut R,
@@ -298,6 +353,18 @@ macro_rules! federation_value {
             /// The canonical lowercase hyphenated form.
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 fmt::Display::fmt(&self.0.hyphenated(), f)
+            }
+        }
+
+        /// Parses exactly the text [`Display`](fmt::Display) prints: the 36-character lowercase
+        /// hyphenated UUID. Like the DER decoder, it refuses every other spelling (uppercase, braces,
+        /// `urn:uuid:`, the 32-digit form, surrounding whitespace) with [`Error::InvalidIdText`], so one
+        /// id always has one text.
+        impl FromStr for $name {
+            type Err = Error;
+
+            fn from_str(text: &str) -> Result<Self, Error> {
+                parse_canonical_text(text, Self::FIELD).map($name)
             }
         }
 
@@ -501,6 +568,84 @@ mod tests {
         assert!(err.to_string().contains("length 35, expected 36"), "{err}");
         let err = decode_uuid_value(&value(TEXT.to_uppercase().as_bytes()), ext()).unwrap_err();
         assert!(err.to_string().contains("uppercase"), "{err}");
+    }
+
+    #[test]
+    fn text_round_trips_through_display_and_from_str() {
+        let grant: GrantId = TEXT.parse().unwrap();
+        assert_eq!(grant.to_string(), TEXT);
+        assert_eq!(grant.to_string().parse::<GrantId>().unwrap(), grant);
+        let subject = SubjectUserId::from_str(TEXT).unwrap();
+        assert_eq!(subject.into_uuid(), grant.into_uuid());
+        for edge in [Uuid::nil(), Uuid::from_bytes([0xFF; 16])] {
+            let id = SubjectUserId::new(edge);
+            assert_eq!(id.to_string().parse::<SubjectUserId>().unwrap(), id);
+        }
+    }
+
+    #[test]
+    fn from_str_refuses_every_other_spelling_and_says_why() {
+        let upper = TEXT.to_uppercase();
+        let braces = format!("{{{TEXT}}}");
+        let urn = format!("urn:uuid:{TEXT}");
+        let upper_urn = format!("URN:UUID:{TEXT}");
+        let simple = TEXT.replace('-', "");
+        let padded = format!(" {TEXT}");
+        let long = format!("{TEXT}0");
+        let accented = format!("{}é", &TEXT[..35]);
+        let huge = "x".repeat(10_000);
+        let cases: Vec<(&str, &str)> = vec![
+            ("", "empty"),
+            (&TEXT[..35], "35 characters, expected 36"),
+            (long.as_str(), "37 characters, expected 36"),
+            (upper.as_str(), "uppercase"),
+            (braces.as_str(), "braces"),
+            (urn.as_str(), "urn:uuid:"),
+            (upper_urn.as_str(), "urn:uuid:"),
+            (simple.as_str(), "32-digit form"),
+            (padded.as_str(), "whitespace"),
+            (accented.as_str(), "non-ASCII"),
+            ("0b9a2f4e-7c1d-4e8a-9f3b-2d6c5a1e8f7g", "not a hex digit"),
+            ("0b9a2f4e07c1d-4e8a-9f3b-2d6c5a1e8f70", "hyphens"),
+            ("0b9a2f4e7c1d4e8a9f3b2d6c5a1e8f70----", "hyphens"),
+            (huge.as_str(), "10000 characters"),
+        ];
+        for (text, reason) in cases {
+            let err = GrantId::from_str(text).unwrap_err();
+            assert_eq!(err.code(), "invalid_id_text", "{text:?}: {err}");
+            let message = err.to_string();
+            assert!(message.contains(reason), "{text:?}: {message}");
+            assert!(message.contains("mosaic.federation.grantId"), "{message}");
+            assert!(message.len() < 300, "{message}");
+            assert!(err.remediation().contains("8-4-4-4-12"));
+            assert_eq!(err.extension(), None);
+            let err = SubjectUserId::from_str(text).unwrap_err();
+            assert!(
+                err.to_string().contains("mosaic.federation.subjectUserId"),
+                "{err}"
+            );
+        }
+        // The value is quoted back, shortened.
+        let err = GrantId::from_str(&huge).unwrap_err();
+        let Error::InvalidIdText { value, field, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(*field, FederationField::GrantId);
+        assert_eq!(*value, format!("{}…", "x".repeat(40)));
+    }
+
+    #[test]
+    fn text_and_der_accept_the_same_spellings() {
+        for text in [
+            TEXT.to_owned(),
+            TEXT.to_uppercase(),
+            "0b9a2f4e-7c1d-4e8a-9f3b-2d6c5a1e8F70".to_owned(),
+            "0b9a2f4e-7c1d-4e8a-9f3b-2d6c5a1e8f7 ".to_owned(),
+        ] {
+            let from_text = GrantId::from_str(&text).map(GrantId::into_uuid).ok();
+            let from_der = decode_uuid_value(&value(text.as_bytes()), ext()).ok();
+            assert_eq!(from_text, from_der, "{text:?}");
+        }
     }
 
     #[test]

@@ -42,6 +42,43 @@ proptest! {
     }
 
     #[test]
+    fn any_id_text_round_trips(bytes in any::<[u8; 16]>()) {
+        let grant = GrantId::new(Uuid::from_bytes(bytes));
+        let text = grant.to_string();
+        prop_assert_eq!(text.parse::<GrantId>().unwrap(), grant);
+        prop_assert_eq!(text.parse::<SubjectUserId>().unwrap().into_uuid(), grant.into_uuid());
+    }
+
+    #[test]
+    fn id_text_parsing_never_panics_and_accepts_only_the_canonical_form(text in ".{0,50}") {
+        let parsed = text.parse::<GrantId>();
+        // The reference: the uuid crate's lenient parser, then "prints back to the same text".
+        let canonical = Uuid::try_parse(&text)
+            .ok()
+            .filter(|uuid| uuid.hyphenated().to_string() == text);
+        prop_assert_eq!(parsed.as_ref().ok().map(|id| id.into_uuid()), canonical);
+        if let Err(err) = parsed {
+            prop_assert_eq!(err.code(), "invalid_id_text");
+        }
+    }
+
+    #[test]
+    fn near_canonical_id_texts_parse_like_the_reference(
+        bytes in any::<[u8; 16]>(),
+        at in 0usize..36,
+        with in prop_oneof![Just(b'-'), Just(b'A'), Just(b'g'), Just(b'0'), any::<u8>()],
+    ) {
+        let mut text = Uuid::from_bytes(bytes).hyphenated().to_string().into_bytes();
+        text[at] = with;
+        if let Ok(text) = String::from_utf8(text) {
+            let canonical = Uuid::try_parse(&text)
+                .ok()
+                .filter(|uuid| uuid.hyphenated().to_string() == text);
+            prop_assert_eq!(text.parse::<SubjectUserId>().ok().map(SubjectUserId::into_uuid), canonical);
+        }
+    }
+
+    #[test]
     fn value_decoding_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
         let strict = decode_uuid_value(&bytes, grant_ext());
         // The der::Decode impl agrees with the strict decoder.
