@@ -2,7 +2,6 @@
 
 use std::{fmt, sync::Arc, time::SystemTime};
 
-use base64::{Engine, engine::general_purpose::STANDARD};
 use serde::Deserialize;
 
 use crate::{
@@ -249,20 +248,16 @@ impl StepCaClient {
         let sign: SignResponse = serde_json::from_slice(&bytes).map_err(|_| {
             CaError::CaBadResponse(format!("HTTP {status} without a step-ca sign response"))
         })?;
-        let leaf_der =
-            pem_certificate_der(&sign.crt).map_err(|e| CaError::CertParse(format!("crt: {e}")))?;
+        let leaf_der = verify::single_certificate_from_pem(&sign.crt, "crt")?;
         let mut chain_pems: Vec<&String> = sign.cert_chain.iter().skip(1).collect();
         if sign.cert_chain.is_empty() {
             chain_pems.extend(sign.ca.as_ref());
         }
-        let mut intermediates = Vec::new();
-        for pem in chain_pems {
-            let der = pem_certificate_der(pem)
-                .map_err(|e| CaError::CertParse(format!("certChain: {e}")))?;
-            if der.as_slice() != self.config.root_der() {
-                intermediates.push(der);
-            }
-        }
+        let chain = chain_pems
+            .into_iter()
+            .map(|pem| verify::single_certificate_from_pem(pem, "certChain"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let intermediates = verify::intermediates_without_root(chain, self.config.root_der());
         let expected = Expected {
             identity: checked.identity,
             names: &checked.names,
@@ -389,17 +384,4 @@ fn sanitize(message: &str) -> String {
         out.push('…');
     }
     out
-}
-
-/// The DER of the single CERTIFICATE block of a PEM string.
-fn pem_certificate_der(pem: &str) -> Result<Vec<u8>, String> {
-    let text = pem.trim();
-    let body = text
-        .strip_prefix("-----BEGIN CERTIFICATE-----")
-        .and_then(|rest| rest.strip_suffix("-----END CERTIFICATE-----"))
-        .ok_or_else(|| "not one PEM CERTIFICATE block".to_owned())?;
-    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    STANDARD
-        .decode(b64)
-        .map_err(|_| "the PEM body is not base64".to_owned())
 }

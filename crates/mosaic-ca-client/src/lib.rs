@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod certificate_request;
 mod client;
 mod config;
 mod csr;
@@ -23,6 +24,7 @@ pub use crate::client::PreparedIssuance;
 #[doc(hidden)]
 pub use crate::token::TokenOptions;
 pub use crate::{
+    certificate_request::CertificateRequest,
     client::StepCaClient,
     config::{
         DEFAULT_PROVISIONER, DEFAULT_TIMEOUT, ENV_PROVISIONER_KEY_JSON, ENV_PROVISIONER_NAME,

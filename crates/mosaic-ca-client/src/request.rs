@@ -3,7 +3,7 @@
 
 use std::{fmt, time::Duration, time::SystemTime};
 
-use mosaic_oid::{FederationIdentity, GrantId, SubjectUserId, uuid::Uuid};
+use mosaic_oid::{FederationIdentity, GrantId, SubjectUserId};
 use zeroize::Zeroizing;
 
 use crate::{
@@ -148,40 +148,35 @@ impl fmt::Debug for IssuedCertificate {
     }
 }
 
-/// Parses a canonical UUID: exactly the lowercase hyphenated 36-character form.
-fn canonical_uuid(value: &str) -> Result<Uuid, String> {
-    if value.len() != 36 {
-        return Err(format!(
-            "it has {} characters; a hyphenated UUID has 36",
-            value.chars().count()
-        ));
+/// What is wrong with an id's text, from mosaic-oid's `FromStr` (the one parser of id text).
+fn id_text_reason(error: mosaic_oid::Error) -> String {
+    match error {
+        mosaic_oid::Error::InvalidIdText { reason, .. } => reason,
+        other => other.to_string(),
     }
-    let uuid = Uuid::try_parse(value).map_err(|e| e.to_string())?;
-    if uuid.hyphenated().to_string() != value {
-        return Err(
-            "it is not in canonical form (lowercase hex digits, hyphens at 8-4-4-4-12)".into(),
-        );
-    }
-    Ok(uuid)
 }
 
-/// Checks both ids.
+/// Checks both ids: exactly the canonical lowercase hyphenated text (`GrantId`'s `FromStr`).
 pub(crate) fn parse_identity(
     grant_id: &str,
     subject_user_id: &str,
 ) -> Result<FederationIdentity, CaError> {
-    let grant = canonical_uuid(grant_id).map_err(|reason| CaError::InvalidGrantId {
-        value: shorten(grant_id),
-        reason,
-    })?;
-    let subject =
-        canonical_uuid(subject_user_id).map_err(|reason| CaError::InvalidSubjectUserId {
-            value: shorten(subject_user_id),
-            reason,
+    let grant = grant_id
+        .parse::<GrantId>()
+        .map_err(|e| CaError::InvalidGrantId {
+            value: shorten(grant_id),
+            reason: id_text_reason(e),
         })?;
+    let subject =
+        subject_user_id
+            .parse::<SubjectUserId>()
+            .map_err(|e| CaError::InvalidSubjectUserId {
+                value: shorten(subject_user_id),
+                reason: id_text_reason(e),
+            })?;
     Ok(FederationIdentity {
-        grant_id: GrantId::new(grant),
-        subject_user_id: SubjectUserId::new(subject),
+        grant_id: grant,
+        subject_user_id: subject,
     })
 }
 

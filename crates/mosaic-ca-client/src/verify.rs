@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use der::{Decode, Encode, EncodePem, pem::LineEnding};
 use mosaic_oid::{FederationIdentity, OidRegistry};
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls_pki_types::{CertificateDer, UnixTime, pem::PemObject};
 use x509_cert::{Certificate, ext::pkix::SubjectAltName};
 
 use crate::{IssuedCertificate, csr::CertNames, error::CaError};
@@ -135,6 +135,56 @@ pub(crate) fn verify_issued(
         identity,
         key: None,
     })
+}
+
+/// The DER of every `CERTIFICATE` block of a PEM text, in order; other blocks are skipped. `what`
+/// names the text in errors.
+///
+/// PEM framing is rustls-pki-types' (the parser rustls itself uses), not hand-written.
+pub(crate) fn certificates_from_pem(pem: &str, what: &str) -> Result<Vec<Vec<u8>>, CaError> {
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .map(|item| {
+            item.map(|cert| cert.as_ref().to_vec())
+                .map_err(|e| CaError::CertParse(format!("{what}: {}", describe_pem(&e))))
+        })
+        .collect()
+}
+
+/// The DER of the one `CERTIFICATE` block of a PEM text.
+pub(crate) fn single_certificate_from_pem(pem: &str, what: &str) -> Result<Vec<u8>, CaError> {
+    let mut certs = certificates_from_pem(pem, what)?;
+    match certs.len() {
+        1 => Ok(certs.remove(0)),
+        0 => Err(CaError::CertParse(format!(
+            "{what}: no PEM CERTIFICATE block (-----BEGIN CERTIFICATE-----)"
+        ))),
+        n => Err(CaError::CertParse(format!(
+            "{what}: {n} PEM CERTIFICATE blocks, expected exactly one (the leaf; intermediates belong \
+             in the chain)"
+        ))),
+    }
+}
+
+/// The intermediates of a chain, without any copy of the root (some CAs list it).
+pub(crate) fn intermediates_without_root(chain: Vec<Vec<u8>>, root_der: &[u8]) -> Vec<Vec<u8>> {
+    chain
+        .into_iter()
+        .filter(|der| der.as_slice() != root_der)
+        .collect()
+}
+
+/// A sentence for a PEM framing error, without quoting the input.
+fn describe_pem(e: &rustls_pki_types::pem::Error) -> String {
+    use rustls_pki_types::pem::Error;
+    match e {
+        Error::MissingSectionEnd { .. } => {
+            "a PEM block has no matching -----END ...----- line".into()
+        }
+        Error::IllegalSectionStart { .. } => "a -----BEGIN ...----- line is malformed".into(),
+        Error::Base64Decode(_) => "a PEM block's body is not valid base64".into(),
+        Error::SectionTooLarge => "a PEM block is larger than 256 MB".into(),
+        other => format!("not PEM: {other}"),
+    }
 }
 
 /// Maps mosaic-oid's strict extraction errors onto this crate's codes.
