@@ -6,28 +6,14 @@
 //! - `cert_pem` = our client certificate for it, then the intermediates to present with it;
 //! - `client_key_pem` = our private key, sealed by mosaic-store under `BETTER_AUTH_SECRET`.
 
-use std::{str::FromStr, sync::Arc, time::Duration};
+use std::time::Duration;
 
-use der::{Decode, Encode, EncodePem, asn1::Ia5String, pem::LineEnding};
-use mosaic_oid::{FederationIdentity, OidRegistry};
+use mosaic_ca_client::{CaError, CertificateRequest, IssuedCertificate};
+use mosaic_oid::{FederationIdentity, GrantId, OidRegistry, SubjectUserId};
 use mosaic_store::{CertSerial, ClientKeyPem, NewPeer, Peer, PeerCertificate, Store};
-use p256::{
-    ecdsa::{DerSignature, SigningKey},
-    elliptic_curve::Generate,
-    pkcs8::EncodePrivateKey,
-};
-use rustls::server::WebPkiClientVerifier;
-use rustls_pki_types::UnixTime;
 use serde::Serialize;
 use time::OffsetDateTime;
 use url::Url;
-use x509_cert::{
-    Certificate,
-    builder::{Builder, RequestBuilder},
-    ext::pkix::{SubjectAltName, name::GeneralName},
-    name::Name,
-};
-use zeroize::Zeroizing;
 
 use crate::{
     enrollment::{
@@ -40,40 +26,15 @@ use crate::{
 /// How long a request to a peer gateway may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A fresh P-256 key and a PKCS#10 request for `name` (CN and only DNS SAN, as the granting gateway's
-/// CA expects).
-///
-/// Hand-written on `x509_cert::request::RequestBuilder` because mosaic-ca-client keeps its CSR
-/// generator private; it belongs there (`mosaic_ca_client::generate_csr`) once it is public.
-fn new_key_and_csr(name: &str) -> Result<(Zeroizing<String>, String, Vec<u8>), FederationError> {
-    let internal =
-        |what: &str, e: &dyn std::fmt::Display| FederationError::Internal(format!("{what}: {e}"));
-    let key = SigningKey::try_generate_from_rng(&mut getrandom::SysRng)
-        .map_err(|e| internal("generating a key", &e))?;
-    let subject =
-        Name::from_str(&format!("CN={name}")).map_err(|e| internal("the CSR subject", &e))?;
-    let mut builder = RequestBuilder::new(subject).map_err(|e| internal("starting the CSR", &e))?;
-    let san = SubjectAltName(vec![GeneralName::DnsName(
-        Ia5String::new(name).map_err(|e| internal("the CSR's SAN", &e))?,
-    )]);
-    builder
-        .add_extension(&san)
-        .map_err(|e| internal("the CSR's SAN", &e))?;
-    let csr = builder
-        .build::<_, DerSignature>(&key)
-        .map_err(|e| internal("signing the CSR", &e))?;
-    let csr_pem = csr
-        .to_pem(LineEnding::LF)
-        .map_err(|e| internal("encoding the CSR", &e))?;
-    let spki = csr
-        .info
-        .public_key
-        .to_der()
-        .map_err(|e| internal("encoding the public key", &e))?;
-    let key_pem = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| internal("encoding the key", &e))?;
-    Ok((Zeroizing::new(key_pem.as_str().to_owned()), csr_pem, spki))
+/// A fresh P-256 key and a PKCS#10 request for `name`: its CN, and its only SAN (classified as the
+/// granting gateway's CA classifies it, so a name like `10.0.0.1` is an IP address SAN on both sides).
+fn new_certificate_request(name: &str) -> Result<CertificateRequest, FederationError> {
+    CertificateRequest::generate(name, [name]).map_err(|e| {
+        FederationError::Internal(format!(
+            "making our key and certificate request for {name:?}: {e} ({})",
+            e.code()
+        ))
+    })
 }
 
 /// What `enroll` did.
@@ -172,13 +133,13 @@ pub(crate) async fn enroll(
         ));
     }
 
-    let (key_pem, csr_pem, csr_spki) = new_key_and_csr(&url.peer_name)?;
+    let request = new_certificate_request(&url.peer_name)?;
     let endpoint = url.endpoint();
     let response = client
         .post(endpoint.clone())
         .json(&EnrollmentRequest {
             token: url.token.expose().to_owned(),
-            csr: csr_pem,
+            csr: request.csr_pem().to_owned(),
         })
         .send()
         .await
@@ -191,18 +152,20 @@ pub(crate) async fn enroll(
             "the answer is not an enrollment response: {e}"
         ))
     })?;
-    let verified = verify_enrolled(&answer, &csr_spki, &url.peer_name)?;
+    let verified = verify_enrolled(&answer, &request)?;
 
     let mut endpoint_url = url.base.clone();
     endpoint_url.set_fragment(Some(&format!("root-sha256={}", url.server_root)));
+    // What is stored is what was verified: the leaf and the intermediates (without the root), as
+    // re-encoded by the verifier.
     let certificate = PeerCertificate::new(
-        format!("{}{}", answer.certificate, answer.chain),
+        format!("{}{}", verified.issued.cert_pem, verified.issued.chain_pem),
         verified.serial.clone(),
-        verified.not_after,
+        OffsetDateTime::from(verified.issued.not_after),
     );
     let peer = NewPeer::new(name.clone(), name.clone(), endpoint_url.to_string())
         .certificate(certificate)
-        .client_key(ClientKeyPem::new(key_pem.as_str()));
+        .client_key(ClientKeyPem::new(request.private_key_pem().as_str()));
     store.insert_peer(&peer).await?;
     Ok(Enrolled {
         peer: name,
@@ -216,86 +179,65 @@ pub(crate) async fn enroll(
 }
 
 struct VerifiedCertificate {
+    issued: IssuedCertificate,
     serial: CertSerial,
-    not_after: OffsetDateTime,
 }
 
-/// Checks the certificate the granting gateway returned before storing anything: it chains to the
-/// client CA root the gateway named (for client authentication, valid now), its key is ours, its CN is
-/// the name we asked for, and it carries both federation OIDs with the grant and subject announced.
+/// A certificate check of mosaic-ca-client, as the gateway reports it: the check's own message and
+/// its stable code (the remediation stays the gateway's: do not use this peer).
+fn enrolled_certificate_error(error: &CaError) -> FederationError {
+    FederationError::EnrolledCertificate(format!("{error} ({})", error.code()))
+}
+
+/// Checks the certificate the granting gateway returned before storing anything, with the same
+/// verification mosaic-ca-client runs on its own issuances ([`CertificateRequest::verify_issued`]):
+/// it chains to the client CA root the gateway named (for client authentication, valid now), its key
+/// is ours, its CN and SAN are the name we asked for, and it carries both federation OIDs with the
+/// grant and subject the gateway announced. Then, what only the gateway's answer says: the serial it
+/// announced is the certificate's.
 fn verify_enrolled(
     answer: &EnrollmentResponse,
-    csr_spki: &[u8],
-    name: &str,
+    request: &CertificateRequest,
 ) -> Result<VerifiedCertificate, FederationError> {
-    let bad = |reason: String| FederationError::EnrolledCertificate(reason);
-    let leaf =
-        tls::certificates_from_pem(answer.certificate.as_bytes(), "the returned certificate")?
-            .into_iter()
-            .next()
-            .ok_or_else(|| bad("no certificate".to_owned()))?;
-    let intermediates = if answer.chain.trim().is_empty() {
-        Vec::new()
-    } else {
-        tls::certificates_from_pem(answer.chain.as_bytes(), "the returned chain")?
+    let bad = FederationError::EnrolledCertificate;
+    let grant_id = answer
+        .grant_id
+        .parse::<GrantId>()
+        .map_err(|e| bad(format!("the gateway announced an unusable grant: {e}")))?;
+    let subject_user_id = answer
+        .subject_user_id
+        .parse::<SubjectUserId>()
+        .map_err(|e| bad(format!("the gateway announced an unusable subject: {e}")))?;
+    let expected = FederationIdentity {
+        grant_id,
+        subject_user_id,
     };
     let roots =
         tls::certificates_from_pem(answer.client_ca_root.as_bytes(), "the returned CA root")?;
-    let mut store = rustls::RootCertStore::empty();
-    for root in roots {
-        store
-            .add(root)
-            .map_err(|e| bad(format!("the CA root is unusable: {e}")))?;
-    }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(store), tls::provider())
-        .build()
-        .map_err(|e| bad(format!("the CA root is unusable: {e}")))?;
-    verifier
-        .verify_client_cert(&leaf, &intermediates, UnixTime::now())
-        .map_err(|e| {
-            bad(format!(
-                "it does not verify as a client certificate under the CA root: {e}"
-            ))
-        })?;
-
-    let cert =
-        Certificate::from_der(leaf.as_ref()).map_err(|e| bad(format!("it does not parse: {e}")))?;
-    let tbs = cert.tbs_certificate();
-    let spki = tbs
-        .subject_public_key_info()
-        .to_der()
-        .map_err(|e| bad(format!("its key does not encode: {e}")))?;
-    if spki != csr_spki {
-        return Err(bad(
-            "it is for another key than the one we generated".to_owned()
-        ));
-    }
-    if tbs.subject().to_string() != format!("CN={name}") {
+    let [root] = roots.as_slice() else {
         return Err(bad(format!(
-            "it names {} instead of CN={name}",
-            tbs.subject()
+            "the answer's client_ca_root holds {} certificates; it must be exactly the one root the \
+             gateway verifies client certificates against",
+            roots.len()
         )));
-    }
-    let identity = FederationIdentity::from_der(leaf.as_ref(), &OidRegistry::DEVELOPMENT)
-        .map_err(|e| bad(format!("its federation OIDs are unusable: {e}")))?;
-    if identity.grant_id.to_string() != answer.grant_id
-        || identity.subject_user_id.to_string() != answer.subject_user_id
-    {
-        return Err(bad(format!(
-            "it carries grant {} and subject {}, but the gateway announced grant {} and subject {}",
-            identity.grant_id, identity.subject_user_id, answer.grant_id, answer.subject_user_id
-        )));
-    }
-    let serial = CertSerial::from_be_bytes(tbs.serial_number().as_bytes())
-        .map_err(|e| bad(e.to_string()))?;
+    };
+    let issued = request
+        .verify_issued(
+            &answer.certificate,
+            &answer.chain,
+            root.as_ref(),
+            &expected,
+            &OidRegistry::DEVELOPMENT,
+        )
+        .map_err(|e| enrolled_certificate_error(&e))?;
+    let serial = CertSerial::parse_hex(&issued.serial).map_err(|e| bad(e.to_string()))?;
     if CertSerial::parse_hex(&answer.serial).ok().as_ref() != Some(&serial) {
         return Err(bad(format!(
             "its serial is {serial}, but the gateway announced {}",
             answer.serial
         )));
     }
-    let not_after = OffsetDateTime::from(tbs.validity().not_after.to_system_time());
-    Ok(VerifiedCertificate { serial, not_after })
+    Ok(VerifiedCertificate { issued, serial })
 }
 
 /// The granting gateway's name, from its `/healthz` (over the TLS pinned by the enrollment URL).
@@ -401,4 +343,105 @@ pub(crate) async fn call(
         .await
         .unwrap_or(serde_json::Value::Null);
     Ok(PeerAnswer { status, body })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use mosaic_ca_client::LocalCa;
+
+    use super::*;
+
+    const GRANT: &str = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+    const USER: &str = "9b2b6f8e-2a43-4d7e-bb53-5a3c7c1f0e11";
+
+    /// What a granting gateway on the local tier answers: LocalCa issues from our CSR alone.
+    fn answer_for(ca: &LocalCa, request: &CertificateRequest) -> EnrollmentResponse {
+        let identity = FederationIdentity {
+            grant_id: GRANT.parse().unwrap(),
+            subject_user_id: USER.parse().unwrap(),
+        };
+        let issued = ca.issue_now(&request.issue_request(identity)).unwrap();
+        EnrollmentResponse {
+            gateway: "gw-a".to_owned(),
+            peer: request.common_name().to_owned(),
+            grant_id: GRANT.to_owned(),
+            subject_user_id: USER.to_owned(),
+            scope: serde_json::json!({}),
+            certificate: issued.cert_pem,
+            chain: issued.chain_pem,
+            client_ca_root: ca.root_pem(),
+            serial: issued.serial,
+            not_after: String::new(),
+        }
+    }
+
+    fn refused(answer: &EnrollmentResponse, request: &CertificateRequest) -> String {
+        let Err(err) = verify_enrolled(answer, request) else {
+            panic!("accepted");
+        };
+        assert_eq!(err.code(), "ENROLLED_CERTIFICATE_INVALID", "{err}");
+        err.to_string()
+    }
+
+    #[test]
+    fn a_well_issued_certificate_is_accepted_with_its_serial() {
+        let ca = LocalCa::generate("gw-a").unwrap();
+        // An IP-like peer name: CN and an IP address SAN on both sides.
+        for name in ["gw-b", "10.0.0.1"] {
+            let request = new_certificate_request(name).unwrap();
+            let answer = answer_for(&ca, &request);
+            let verified = verify_enrolled(&answer, &request).unwrap();
+            assert_eq!(
+                verified.serial,
+                CertSerial::parse_hex(&answer.serial).unwrap()
+            );
+            assert_eq!(verified.issued.identity.grant_id.to_string(), GRANT);
+        }
+    }
+
+    #[test]
+    fn what_the_gateway_announced_must_hold() {
+        let ca = LocalCa::generate("gw-a").unwrap();
+        let request = new_certificate_request("gw-b").unwrap();
+        let good = answer_for(&ca, &request);
+
+        let mut other_grant = answer_for(&ca, &request);
+        other_grant.grant_id = "0b9a2f4e-7c1d-4e8a-9f3b-2d6c5a1e8f70".to_owned();
+        let message = refused(&other_grant, &request);
+        assert!(message.contains("OID_MISMATCH"), "{message}");
+
+        let mut upper = answer_for(&ca, &request);
+        upper.subject_user_id = USER.to_uppercase();
+        let message = refused(&upper, &request);
+        assert!(message.contains("unusable subject"), "{message}");
+        assert!(message.contains("uppercase"), "{message}");
+
+        let mut serial = answer_for(&ca, &request);
+        serial.serial = "01".to_owned();
+        let message = refused(&serial, &request);
+        assert!(message.contains("announced 01"), "{message}");
+
+        let mut two_roots = answer_for(&ca, &request);
+        two_roots.client_ca_root = format!("{}{}", good.client_ca_root, good.client_ca_root);
+        let message = refused(&two_roots, &request);
+        assert!(message.contains("holds 2 certificates"), "{message}");
+
+        let stranger = LocalCa::generate("stranger").unwrap();
+        let mut other_root = answer_for(&ca, &request);
+        other_root.client_ca_root = stranger.root_pem();
+        let message = refused(&other_root, &request);
+        assert!(message.contains("CHAIN_INVALID"), "{message}");
+
+        // A certificate the granting gateway issued for someone else's key.
+        let someone_else = new_certificate_request("gw-b").unwrap();
+        let message = refused(&answer_for(&ca, &someone_else), &request);
+        assert!(message.contains("KEY_MISMATCH"), "{message}");
+
+        let mut garbage = answer_for(&ca, &request);
+        garbage.certificate = "not a certificate".to_owned();
+        let message = refused(&garbage, &request);
+        assert!(message.contains("CERT_PARSE"), "{message}");
+    }
 }
