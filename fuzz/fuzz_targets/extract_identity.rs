@@ -1,5 +1,6 @@
-//! Arbitrary bytes through every mosaic-oid decoder: certificate extraction (DER, PEM, DER-or-PEM)
-//! and the value decoders. None may panic; anything accepted must re-encode to the same bytes.
+//! Arbitrary bytes through every mosaic-oid decoder: certificate extraction (DER, PEM, DER-or-PEM),
+//! the value decoders and the id text parsers (`FromStr`). None may panic; anything accepted must
+//! re-encode to the same bytes (or print back to the same text).
 #![no_main]
 
 use der::{Decode, SliceReader};
@@ -31,5 +32,19 @@ fuzz_target!(|data: &[u8]| {
     let _ = SubjectUserId::from_der_in(data, &own);
     if let Ok(mut reader) = SliceReader::new(data) {
         let _ = GrantId::decode(&mut reader);
+    }
+
+    if let Ok(text) = std::str::from_utf8(data) {
+        // Only the canonical text parses, so what parses prints back unchanged, for both ids alike.
+        if let Ok(grant) = text.parse::<GrantId>() {
+            assert_eq!(grant.to_string(), text);
+        }
+        if let Ok(user) = text.parse::<SubjectUserId>() {
+            assert_eq!(user.to_string(), text);
+        }
+        assert_eq!(
+            text.parse::<GrantId>().is_ok(),
+            text.parse::<SubjectUserId>().is_ok()
+        );
     }
 });
