@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
 
     if let Ok(identity) = FederationIdentity::from_der(data, &registry) {
         // An accepted certificate holds exactly the canonical encodings of what was extracted.
-        for encoded in [identity.grant_id.to_der_bytes(), identity.subject_user_id.to_der_bytes()] {
+        for encoded in [
+            identity.grant_id.to_der_bytes(),
+            identity.subject_user_id.to_der_bytes(),
+        ] {
             assert!(data.windows(encoded.len()).any(|w| w == encoded));
         }
     }
