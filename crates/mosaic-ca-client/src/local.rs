@@ -172,7 +172,7 @@ impl BuilderProfile for Profile {
     }
 }
 
-pub(crate) fn random_serial() -> Result<SerialNumber, CaError> {
+fn random_serial() -> Result<SerialNumber, CaError> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes)
         .map_err(|e| CaError::Internal(format!("random number generator: {e}")))?;
@@ -187,7 +187,7 @@ pub(crate) fn new_key() -> Result<SigningKey, CaError> {
 }
 
 /// Whether `issuer`'s key signed `cert` (ECDSA P-256 with SHA-256, the only kind this CA makes).
-pub(crate) fn signed_by(cert: &Certificate, issuer: &Certificate) -> bool {
+fn signed_by(cert: &Certificate, issuer: &Certificate) -> bool {
     use p256::ecdsa::{VerifyingKey, signature::Verifier};
     use p256::pkcs8::DecodePublicKey;
     let Ok(spki) = issuer.tbs_certificate().subject_public_key_info().to_der() else {
