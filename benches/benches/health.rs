@@ -86,24 +86,8 @@ fn closed_port(c: &mut Criterion) {
         "mosaic-health-bench-root-{}.crt",
         std::process::id()
     ));
-    let status = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args(["-subj", "/CN=bench root", "-keyout", "/dev/null", "-out"])
-        .arg(&root)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl is needed to make a throwaway root certificate");
-    assert!(status.success());
+    let bench_root = mosaic_ca_client::ServerCa::generate("bench root").unwrap();
+    std::fs::write(&root, bench_root.root_pem().unwrap()).unwrap();
 
     let database = ServerUrl::parse(
         "DATABASE_URL",

@@ -10,6 +10,9 @@ use mosaic_health::{
 };
 use tokio::{io::AsyncReadExt, net::TcpListener, sync::mpsc};
 
+mod common;
+use common::assert_failed;
+
 /// A port on loopback that nothing listens on (bound, then released).
 async fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -59,39 +62,10 @@ fn valkey_url(port: u16) -> ServerUrl {
 
 /// Any readable PEM file works: the probe must fail before it ever judges the certificate.
 fn some_root() -> std::path::PathBuf {
-    let dir = tempfile::tempdir().unwrap().keep();
-    let path = dir.join("root.crt");
-    let status = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args(["-subj", "/CN=mosaic-health fault test root", "-keyout"])
-        .arg(dir.join("root.key"))
-        .arg("-out")
-        .arg(&path)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl is needed to make a throwaway root certificate");
-    assert!(status.success(), "openssl req failed");
-    path
-}
-
-fn assert_failed(result: &CheckResult, code: &str) {
-    assert!(!result.ok(), "{result:?}");
-    assert_eq!(result.code(), Some(code), "{result:?}");
-    assert!(result.error().is_some_and(|e| !e.is_empty()), "{result:?}");
-    assert!(
-        result.remediation().is_some_and(|r| !r.is_empty()),
-        "{result:?}"
-    );
+    common::throwaway_root(
+        &tempfile::tempdir().unwrap().keep(),
+        "mosaic-health fault test root",
+    )
 }
 
 #[tokio::test]

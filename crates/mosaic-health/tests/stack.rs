@@ -10,6 +10,9 @@ use mosaic_health::{
 };
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
+mod common;
+use common::assert_failed;
+
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: start the stack with infra/native/up and run eval \"$(infra/native/env)\"")
@@ -44,15 +47,6 @@ fn unique(prefix: &str) -> String {
             .unwrap()
             .as_nanos()
     )
-}
-
-fn assert_failed(result: &CheckResult, code: &str) {
-    assert!(!result.ok(), "{result:?}");
-    assert_eq!(result.code(), Some(code), "{result:?}");
-    assert!(
-        result.remediation().is_some_and(|r| !r.is_empty()),
-        "{result:?}"
-    );
 }
 
 fn root_path() -> PathBuf {
@@ -290,27 +284,7 @@ async fn step_ca_failures_each_have_their_code() {
 
     // Another CA's root: the CA's certificate does not chain to it.
     let other = tempfile::tempdir().unwrap();
-    let other_root = other.path().join("other-root.crt");
-    let status = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args(["-subj", "/CN=Another CA Root", "-keyout"])
-        .arg(other.path().join("other-root.key"))
-        .arg("-out")
-        .arg(&other_root)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let other_root = common::throwaway_root(other.path(), "Another CA Root");
     let result = run_probe(&StepCaProbe::new(&url, &other_root).unwrap()).await;
     assert_failed(&result, "CA_TLS");
     assert!(

@@ -54,26 +54,8 @@ fn silent_listener() -> u16 {
 /// A throwaway root certificate, so the step-ca check gets as far as the network.
 fn throwaway_root(dir: &Path) -> String {
     let path = dir.join("root.crt");
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args(["-subj", "/CN=doctor fault test root", "-keyout"])
-        .arg(dir.join("root.key"))
-        .arg("-out")
-        .arg(&path)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl is needed to make a throwaway root certificate");
-    assert!(status.success());
+    let root = mosaic_ca_client::ServerCa::generate("doctor fault test root").unwrap();
+    std::fs::write(&path, root.root_pem().unwrap()).unwrap();
     path.display().to_string()
 }
 

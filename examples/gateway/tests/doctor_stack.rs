@@ -200,26 +200,8 @@ fn a_password_in_database_url_never_shows() {
 fn step_ca_with_a_wrong_root_or_a_stopped_port_is_a_cross() {
     let dir = tempfile::tempdir().unwrap();
     let other_root = dir.path().join("other-root.crt");
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args(["-subj", "/CN=Another CA Root", "-keyout"])
-        .arg(dir.path().join("other-root.key"))
-        .arg("-out")
-        .arg(&other_root)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let other = mosaic_ca_client::ServerCa::generate("Another CA Root").unwrap();
+    std::fs::write(&other_root, other.root_pem().unwrap()).unwrap();
     let base = vec![
         ("MOSAIC_TIER", "federated".to_owned()),
         ("DATABASE_URL", env("DATABASE_URL")),
