@@ -204,7 +204,7 @@ fn rfc3339(at: OffsetDateTime) -> String {
 }
 
 fn grant_id(text: &str) -> Result<GrantId, FederationError> {
-    grant_ops::parse_uuid(text, "grant id").map(GrantId::from)
+    grant_ops::parse_id(text, "grant id")
 }
 
 async fn peer_names(
@@ -289,7 +289,7 @@ async fn run_grant(
             expires_in,
             common,
         } => {
-            let subject = SubjectUserId::from(grant_ops::parse_uuid(user, "user")?);
+            let subject: SubjectUserId = grant_ops::parse_id(user, "user")?;
             let scope = grant_ops::read_scope_file(scope)?;
             let expires_at = expires_in.map(|s| OffsetDateTime::now_utc() + Duration::from_secs(s));
             let gateway = open(config_path, common).await?;

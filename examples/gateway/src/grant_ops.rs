@@ -1,9 +1,9 @@
 //! The granting side's operations, shared by the CLI (`mosaic federation grant …`) and the demo:
 //! creating a grant (and its peer), issuing an enrollment URL, revoking.
 
-use std::{path::Path, time::Duration};
+use std::{path::Path, str::FromStr, time::Duration};
 
-use mosaic_oid::{GrantId, SubjectUserId, Uuid};
+use mosaic_oid::{GrantId, SubjectUserId};
 use mosaic_store::{Grant, NewGrant, NewPeer, Peer, Store};
 use time::OffsetDateTime;
 use url::Url;
@@ -22,15 +22,15 @@ pub(crate) const PUBLIC_URL_VAR: &str = "MOSAIC_PUBLIC_URL";
 /// The file in the data directory where `mosaic gateway serve` writes the URL it serves at.
 pub(crate) const SERVER_URL_FILE: &str = "server-url";
 
-/// Parses a canonical UUID (lowercase, hyphenated), as certificates carry them.
-pub(crate) fn parse_uuid(text: &str, what: &str) -> Result<Uuid, FederationError> {
-    match Uuid::try_parse(text) {
-        Ok(uuid) if uuid.hyphenated().to_string() == text => Ok(uuid),
-        _ => Err(FederationError::usage(
-            format!("{what} {text:?} is not a canonical UUID"),
-            "write it lowercase and hyphenated, e.g. 9b2b6f8e-2a43-4d7e-bb53-5a3c7c1f0e11",
-        )),
-    }
+/// Parses an id given by the user ([`GrantId`], [`SubjectUserId`]): mosaic-oid's canonical text, as
+/// certificates carry ids. `what` names the argument in the message.
+pub(crate) fn parse_id<T>(text: &str, what: &str) -> Result<T, FederationError>
+where
+    T: FromStr<Err = mosaic_oid::Error>,
+{
+    text.parse().map_err(|e: mosaic_oid::Error| {
+        FederationError::usage(format!("{what}: {e}"), e.remediation())
+    })
 }
 
 /// Validates a scope document: JSON (errors say line and column), an object, with non-empty keys, at
@@ -244,8 +244,10 @@ mod tests {
 
     #[test]
     fn uuids_must_be_canonical() {
-        assert!(parse_uuid("9b2b6f8e-2a43-4d7e-bb53-5a3c7c1f0e11", "user").is_ok());
-        assert!(parse_uuid("9B2B6F8E-2A43-4D7E-BB53-5A3C7C1F0E11", "user").is_err());
-        assert!(parse_uuid("nope", "user").is_err());
+        assert!(parse_id::<SubjectUserId>("9b2b6f8e-2a43-4d7e-bb53-5a3c7c1f0e11", "user").is_ok());
+        assert!(parse_id::<SubjectUserId>("9B2B6F8E-2A43-4D7E-BB53-5A3C7C1F0E11", "user").is_err());
+        let err = parse_id::<GrantId>("nope", "grant id").unwrap_err();
+        assert!(err.to_string().contains("grant id"), "{err}");
+        assert!(err.to_string().contains("not a canonical UUID"), "{err}");
     }
 }
